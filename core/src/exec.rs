@@ -1,0 +1,206 @@
+//! Runs a plan on a backend: for each op, the arena views of its buffers and the model's
+//! weights go to the backend op. This is the only place that knows both the plan and a
+//! backend, and it allocates nothing.
+
+use core::fmt;
+
+use crate::arena::{Arena, ArenaError};
+use crate::backend::{Backend, Parallel, Positions};
+use crate::kv::{KvCache, KvError};
+use crate::model::{LayerStore, Model, WeightId};
+use crate::plan::{Buf, Op, Plan};
+
+/// Why a step could not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepError {
+    /// The number of tokens differs from the plan's.
+    TokenCount { plan: usize, got: usize },
+    /// A token id is not in the vocabulary.
+    BadToken { token: u32, n_vocab: usize },
+    /// The step would run past the context the plan or the cache was made for.
+    ContextFull { pos: usize, n_tokens: usize, n_ctx: usize },
+    /// The KV cache does not match the model.
+    KvShape,
+    /// The plan was made for another model configuration.
+    PlanMismatch,
+    /// The arena is smaller than the plan needs.
+    ArenaTooSmall { needed: usize, capacity: usize },
+    Arena(ArenaError),
+    Kv(KvError),
+    /// The plan refers to a weight the model lacks (a plan made for another model).
+    MissingWeight(WeightId),
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepError::TokenCount { plan, got } => {
+                write!(f, "step has {got} tokens, its plan {plan}")
+            }
+            StepError::BadToken { token, n_vocab } => {
+                write!(f, "token id {token} is outside the vocabulary of {n_vocab}")
+            }
+            StepError::ContextFull {
+                pos,
+                n_tokens,
+                n_ctx,
+            } => write!(
+                f,
+                "{n_tokens} tokens at position {pos} exceed the context of {n_ctx} tokens"
+            ),
+            StepError::KvShape => f.write_str("the KV cache's shape does not match the model"),
+            StepError::PlanMismatch => f.write_str("the plan was made for another model"),
+            StepError::ArenaTooSmall { needed, capacity } => write!(
+                f,
+                "the arena holds {capacity} bytes, the step needs {needed}"
+            ),
+            StepError::Arena(e) => write!(f, "arena: {e:?}"),
+            StepError::Kv(e) => write!(f, "KV cache: {e}"),
+            StepError::MissingWeight(id) => write!(f, "model lacks weight {id:?}"),
+        }
+    }
+}
+
+impl core::error::Error for StepError {}
+
+/// Everything a step runs with, borrowed for its duration.
+pub struct Runner<'r, 'w, B: Backend<'w>, L> {
+    pub backend: &'r B,
+    pub model: &'r Model<B::Weight, L>,
+    pub parallel: &'r dyn Parallel,
+}
+
+impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
+    /// Runs `plan` on `tokens` at positions `pos..pos + tokens.len()` and returns the logits
+    /// (one row per token, or the last token's only, as the plan says), which live in the
+    /// arena's memory.
+    pub fn step<'a>(
+        &self,
+        plan: &Plan,
+        kv: &mut dyn KvCache,
+        mut arena: Arena<'a>,
+        tokens: &[u32],
+        pos: usize,
+    ) -> Result<&'a mut [f32], StepError> {
+        let c = &self.model.config;
+        self.check(plan, kv, &arena, tokens, pos)?;
+        let at = Positions { first: pos };
+        let weight = |id| self.model.weight(id).ok_or(StepError::MissingWeight(id));
+        let b = self.backend;
+        for op in plan.ops() {
+            match op {
+                Op::Embed { out } => {
+                    let out = arena.f32_mut(plan.span(out)).map_err(StepError::Arena)?;
+                    b.embed(weight(WeightId::Embedding)?, tokens, out);
+                }
+                Op::RmsNorm { weight: w, x, out } => {
+                    let [x, out] = views(&mut arena, plan, [x, out])?;
+                    b.rms_norm(x, weight(w)?, c.rms_eps, out);
+                }
+                Op::MatMul {
+                    weight: w,
+                    x,
+                    out,
+                    last_row_only,
+                } => {
+                    let width = plan.width(x);
+                    let [x, out] = views(&mut arena, plan, [x, out])?;
+                    let x = if last_row_only {
+                        &x[x.len() - width..]
+                    } else {
+                        &x[..]
+                    };
+                    b.matmul(weight(w)?, x, out, self.parallel);
+                }
+                Op::AddBias { weight: w, x } => {
+                    let [x] = views(&mut arena, plan, [x])?;
+                    b.add_bias(x, weight(w)?);
+                }
+                Op::HeadNorm { weight: w, x, .. } => {
+                    let [x] = views(&mut arena, plan, [x])?;
+                    b.head_norm(x, weight(w)?, c.rms_eps);
+                }
+                Op::Rope { x, heads } => {
+                    let [x] = views(&mut arena, plan, [x])?;
+                    b.rope(x, heads.count(c), c, at);
+                }
+                Op::StoreKv { layer, k, v } => {
+                    let [k, v] = views(&mut arena, plan, [k, v])?;
+                    let w = c.kv_width();
+                    for (t, (k, v)) in k.chunks_exact(w).zip(v.chunks_exact(w)).enumerate() {
+                        kv.write(layer as usize, pos + t, k, v)
+                            .map_err(StepError::Kv)?;
+                    }
+                }
+                Op::Attention { layer, q, out } => {
+                    let [q, out, scores] = views(&mut arena, plan, [q, out, Buf::Scores])?;
+                    b.attention(q, kv, layer as usize, c, at, scores, out);
+                }
+                Op::SwiGlu { gate, up } => {
+                    let [gate, up] = views(&mut arena, plan, [gate, up])?;
+                    b.swiglu(gate, up);
+                }
+                Op::Add { x, y } => {
+                    let [x, y] = views(&mut arena, plan, [x, y])?;
+                    b.add(x, y);
+                }
+            }
+        }
+        let logits = plan.span(Buf::Logits);
+        arena.into_f32_mut(logits).map_err(StepError::Arena)
+    }
+
+    fn check(
+        &self,
+        plan: &Plan,
+        kv: &dyn KvCache,
+        arena: &Arena<'_>,
+        tokens: &[u32],
+        pos: usize,
+    ) -> Result<(), StepError> {
+        let c = &self.model.config;
+        if tokens.len() != plan.n_tokens() {
+            return Err(StepError::TokenCount {
+                plan: plan.n_tokens(),
+                got: tokens.len(),
+            });
+        }
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(StepError::BadToken {
+                token,
+                n_vocab: c.n_vocab,
+            });
+        }
+        if plan.config() != c {
+            return Err(StepError::PlanMismatch);
+        }
+        if kv.n_layer() != c.n_layer || kv.width() != c.kv_width() {
+            return Err(StepError::KvShape);
+        }
+        let n_ctx = plan.n_ctx().min(kv.n_ctx());
+        if pos.saturating_add(tokens.len()) > n_ctx {
+            return Err(StepError::ContextFull {
+                pos,
+                n_tokens: tokens.len(),
+                n_ctx,
+            });
+        }
+        if arena.capacity() < plan.arena_bytes() {
+            return Err(StepError::ArenaTooSmall {
+                needed: plan.arena_bytes(),
+                capacity: arena.capacity(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn views<'a, const N: usize>(
+    arena: &'a mut Arena<'_>,
+    plan: &Plan,
+    bufs: [Buf; N],
+) -> Result<[&'a mut [f32]; N], StepError> {
+    arena
+        .f32_many(bufs.map(|b| plan.span(b)))
+        .map_err(StepError::Arena)
+}

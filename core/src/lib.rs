@@ -1,0 +1,27 @@
+//! tern-core: the `no_std` heart of Tern.
+//!
+//! Everything here runs without an operating system and without a heap: block formats and
+//! their reference decoders, the GGUF reader, tensor layouts and strided regions, the arena
+//! planner, model configurations and their op plans, the backend / parallel / KV-cache traits,
+//! sampling, and the scalar reference backend that every other backend is tested against.
+//! The `alloc` feature adds conveniences only; nothing requires it.
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod arena;
+pub mod backend;
+pub mod dtype;
+pub mod exec;
+pub mod gguf;
+pub mod kv;
+pub mod model;
+pub mod plan;
+pub mod quant;
+pub mod region;
+pub mod sample;
+pub mod tensor;
+
+pub use dtype::DType;

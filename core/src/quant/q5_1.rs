@@ -1,0 +1,95 @@
+//! Q5_1: 32 weights as 5-bit codes times an f16 scale plus an f16 offset; asymmetric 5-bit.
+//!
+//! Block layout, 24 bytes:
+//!
+//! - `0..2`: `d`, the f16 scale;
+//! - `2..4`: `m`, the f16 offset (the block minimum);
+//! - `4..8`: `qh`, a little-endian u32 whose bit `i` is the fifth bit of weight `i`;
+//! - `8..24`: `qs[16]`, the low four bits; byte `i` holds weight `i` in its low nibble and
+//!   weight `i + 16` in its high nibble.
+//!
+//! Weight `i` is `q_i as f32 * d + m`, a multiply then an add (not fused).
+
+use super::float::{read_f16, write_f16};
+
+/// Weights per block.
+pub const BLOCK_LEN: usize = 32;
+/// Bytes per block.
+pub const BLOCK_BYTES: usize = 24;
+
+/// Decodes one block as ggml's `dequantize_row_q5_1`.
+pub fn dequantize_block(block: &[u8; BLOCK_BYTES], out: &mut [f32; BLOCK_LEN]) {
+    let d = read_f16([block[0], block[1]]);
+    let m = read_f16([block[2], block[3]]);
+    let qh = u32::from_le_bytes([block[4], block[5], block[6], block[7]]);
+    let (lo, hi) = out.split_at_mut(BLOCK_LEN / 2);
+    for (j, ((&q, y0), y1)) in block[8..].iter().zip(lo).zip(hi).enumerate() {
+        let h0 = ((qh >> j) << 4) as u8 & 0x10;
+        let h1 = (qh >> (j + 12)) as u8 & 0x10;
+        *y0 = f32::from(q & 0x0f | h0) * d + m;
+        *y1 = f32::from(q >> 4 | h1) * d + m;
+    }
+}
+
+/// Encodes one block as ggml's `quantize_row_q5_1_ref`: codes 0 and 31 span the block's
+/// minimum and maximum, the rest round half up.
+pub fn quantize_block(x: &[f32; BLOCK_LEN], block: &mut [u8; BLOCK_BYTES]) {
+    let (mut min, mut max) = (f32::MAX, -f32::MAX);
+    for &v in x {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+    }
+    let d = (max - min) / 31.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    block[..2].copy_from_slice(&write_f16(d));
+    block[2..4].copy_from_slice(&write_f16(min));
+    let mut qh = 0u32;
+    let (lo, hi) = x.split_at(BLOCK_LEN / 2);
+    for (j, ((q, &v0), &v1)) in block[8..].iter_mut().zip(lo).zip(hi).enumerate() {
+        let q0 = ((v0 - min) * id + 0.5) as u8;
+        let q1 = ((v1 - min) * id + 0.5) as u8;
+        *q = (q0 & 0x0f) | (q1 & 0x0f) << 4;
+        qh |= u32::from((q0 & 0x10) >> 4) << j;
+        qh |= u32::from((q1 & 0x10) >> 4) << (j + 16);
+    }
+    block[4..8].copy_from_slice(&qh.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+    use crate::quant::oracle::{
+        any_blocks, bits, check_round_trip, check_row, f16_at, finite_blocks, range, values,
+    };
+    use proptest::prelude::*;
+
+    fn oracle(block: &[u8], i: usize) -> f32 {
+        let low = bits(block, 64 + 8 * (i % 16) + 4 * (i / 16), 4);
+        let high = bits(block, 32 + i, 1);
+        (low | high << 4) as f32 * f16_at(block, 0) + f16_at(block, 16)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn matches_bit_oracle(row in finite_blocks(BLOCK_BYTES, &[0, 2])) {
+            check_row(DType::Q5_1, &row, oracle, false)?;
+        }
+
+        #[test]
+        fn arbitrary_bytes_agree_or_both_nan(row in any_blocks(BLOCK_BYTES)) {
+            check_row(DType::Q5_1, &row, oracle, true)?;
+        }
+
+        #[test]
+        fn round_trip_within_half_a_step(x in values(BLOCK_LEN)) {
+            check_round_trip(DType::Q5_1, &x, |b| range(b) / 31.0, 0.6)?;
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `tern run`: generation with streamed output and a line of timings.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tern::engine::{BackendKind, Engine, EngineOptions, GenerateOptions, KvType};
+use tern::error::EngineError;
+use tern_core::sample::SamplerParams;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// GGUF model file [default: the bundled stories260K Q8_0 model]
+    #[arg(short, long, value_name = "MODEL.gguf")]
+    model: Option<PathBuf>,
+    /// Text to continue
+    #[arg(short, long, default_value = "")]
+    prompt: String,
+    /// Read the prompt from this file instead (must be UTF-8)
+    #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "prompt")]
+    file: Option<PathBuf>,
+    /// Most tokens to generate
+    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+    n_predict: usize,
+    /// Sampling temperature; 0 picks the most likely token every time
+    #[arg(long = "temp", default_value_t = 0.8)]
+    temperature: f32,
+    /// Keep only the K most likely tokens (0: all)
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches P (1: all)
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    /// Drop tokens less likely than P times the most likely one (0: none)
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    /// Penalty for repeating recent tokens (1: none)
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    /// How many recent tokens the repeat penalty looks at
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: usize,
+    /// Random seed [default: from the clock]
+    #[arg(short, long)]
+    seed: Option<u64>,
+    /// Context size in tokens [default: the model's, at most 4096]
+    #[arg(short = 'c', long = "ctx-size")]
+    ctx_size: Option<usize>,
+    /// Most prompt tokens fed per step
+    #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
+    batch_size: usize,
+    /// Element type of the KV cache
+    #[arg(long, value_enum, default_value_t = KvTypeArg::F16)]
+    kv_type: KvTypeArg,
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = BackendArg::Reference)]
+    backend: BackendArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum KvTypeArg {
+    F32,
+    F16,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    /// The plain scalar backend every other backend is checked against
+    Reference,
+}
+
+pub fn run(args: RunArgs) -> Result<(), EngineError> {
+    let prompt = match &args.file {
+        Some(path) => read_prompt(path)?,
+        None => args.prompt.clone(),
+    };
+    let sampler = SamplerParams {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repeat_penalty: args.repeat_penalty,
+        repeat_last_n: args.repeat_last_n,
+        seed: args.seed.unwrap_or_else(clock_seed),
+    };
+    sampler
+        .validate()
+        .map_err(|e| EngineError::Option(e.to_string()))?;
+    let options = EngineOptions {
+        n_ctx: args.ctx_size,
+        n_batch: args.batch_size,
+        kv_type: match args.kv_type {
+            KvTypeArg::F32 => KvType::F32,
+            KvTypeArg::F16 => KvType::F16,
+        },
+        backend: match args.backend {
+            BackendArg::Reference => BackendKind::Reference,
+        },
+    };
+    let engine = load(args.model.as_deref(), options)?;
+    let mut session = engine.session()?;
+    let generate = GenerateOptions {
+        max_tokens: args.n_predict,
+        sampler,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(prompt.as_bytes());
+    let stats = session.generate(&prompt, &generate, |text| {
+        // A closed pipe (e.g. `| head`) ends generation quietly.
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })?;
+    let _ = writeln!(out);
+    eprintln!(
+        "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | backend {} | stop: {:?}",
+        stats.prompt_tokens,
+        stats.prompt_tokens_per_second(),
+        stats.generated.len(),
+        stats.generated_tokens_per_second(),
+        engine.backend_name(),
+        stats.stop,
+    );
+    Ok(())
+}
+
+/// Loads the model, with a spinner on a terminal when loading takes more than a moment.
+pub fn load(
+    model: Option<&std::path::Path>,
+    options: EngineOptions,
+) -> Result<Engine, EngineError> {
+    let spinner = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} loading {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    spinner.set_message(
+        model.map_or_else(|| tern::bundled::NAME.to_string(), |p| p.display().to_string()),
+    );
+    let started = Instant::now();
+    spinner.enable_steady_tick(Duration::from_millis(250));
+    let engine = match model {
+        Some(path) => Engine::load(path, options),
+        None => Engine::load_bundled(options),
+    };
+    spinner.finish_and_clear();
+    let engine = engine?;
+    let elapsed = started.elapsed();
+    if elapsed > Duration::from_millis(500) {
+        eprintln!("loaded {} in {:.2} s", engine.name(), elapsed.as_secs_f64());
+    }
+    Ok(engine)
+}
+
+fn read_prompt(path: &std::path::Path) -> Result<String, EngineError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        EngineError::Option(format!("cannot read prompt file `{}`: {e}", path.display()))
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        EngineError::Option(format!(
+            "prompt file `{}` is not UTF-8 (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

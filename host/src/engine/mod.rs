@@ -1,0 +1,202 @@
+//! The engine: a loaded model (file bytes, configuration, prepared weights, tokenizer) from
+//! which sessions are made.
+
+mod model_bytes;
+mod session;
+
+pub use model_bytes::ModelBytes;
+pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
+
+use std::path::Path;
+
+use tern_core::backend::Backend;
+use tern_core::backend::reference::Reference;
+use tern_core::gguf::Gguf;
+use tern_core::model::{LayerWeights, Model, ModelConfig, WeightView};
+
+use crate::error::EngineError;
+use crate::tokenizer::Tokenizer;
+
+/// Element type of the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KvType {
+    F32,
+    /// Half the memory of f32; llama.cpp's default.
+    #[default]
+    F16,
+}
+
+/// Which backend computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// The scalar reference backend: slow, plain, the oracle.
+    #[default]
+    Reference,
+}
+
+/// How an engine loads a model and sizes its sessions.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Context length of sessions; `None` picks the model's trained context, capped at 4096.
+    pub n_ctx: Option<usize>,
+    /// Most tokens fed to the model in one step during prefill.
+    pub n_batch: usize,
+    pub kv_type: KvType,
+    pub backend: BackendKind,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            n_ctx: None,
+            n_batch: 512,
+            kv_type: KvType::default(),
+            backend: BackendKind::default(),
+        }
+    }
+}
+
+/// Prepared weights of the reference backend: views into the model's bytes.
+type RefModel = Model<WeightView<'static>, Vec<LayerWeights<WeightView<'static>>>>;
+
+/// A loaded model, ready to make sessions.
+pub struct Engine {
+    // Fields drop in declaration order: everything that borrows `bytes` comes before it.
+    model: RefModel,
+    gguf: Gguf<'static>,
+    tokenizer: Tokenizer,
+    name: String,
+    n_ctx: usize,
+    options: EngineOptions,
+    #[allow(dead_code)] // Owns the memory that `model` and `gguf` view.
+    bytes: ModelBytes,
+}
+
+impl Engine {
+    /// Maps and loads the GGUF model at `path`.
+    pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Engine, EngineError> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|source| EngineError::Open {
+            path: path.into(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Err(EngineError::IsDirectory { path: path.into() });
+        }
+        let bytes = ModelBytes::open(path).map_err(|source| EngineError::Open {
+            path: path.into(),
+            source,
+        })?;
+        Engine::from_bytes(bytes, path.display().to_string(), options)
+    }
+
+    /// Loads the model compiled into the binary.
+    pub fn load_bundled(options: EngineOptions) -> Result<Engine, EngineError> {
+        Engine::from_bytes(
+            ModelBytes::Static(crate::bundled::STORIES260K_Q8_0),
+            crate::bundled::NAME.into(),
+            options,
+        )
+    }
+
+    /// Loads a model from bytes the engine will own; `name` labels messages.
+    pub fn from_bytes(
+        bytes: ModelBytes,
+        name: String,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        // SAFETY: the bytes of a `ModelBytes` stay at one address for as long as it lives (a
+        // memory map or static data, never moved by moving the value). The engine owns `bytes`
+        // and declares it after every field that borrows it, so the borrows end before the
+        // memory goes; no `'static` view is ever handed out beyond `&self`'s lifetime.
+        let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &[u8]>(bytes.as_bytes()) };
+        let model_err = |message: String| EngineError::Model {
+            model: name.clone(),
+            message,
+        };
+        let gguf = Gguf::parse(data).map_err(|e| EngineError::Gguf {
+            model: name.clone(),
+            message: e.to_string(),
+        })?;
+        let config = ModelConfig::from_gguf(&gguf).map_err(|e| model_err(e.to_string()))?;
+        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|source| EngineError::Tokenizer {
+            model: name.clone(),
+            source,
+        })?;
+        if tokenizer.n_vocab() != config.n_vocab {
+            return Err(model_err(format!(
+                "the tokenizer has {} tokens, the model {}",
+                tokenizer.n_vocab(),
+                config.n_vocab
+            )));
+        }
+        let n_ctx = match options.n_ctx {
+            Some(0) => return Err(EngineError::Option("the context size must be positive".into())),
+            Some(n) if n > config.n_ctx_train => {
+                return Err(EngineError::Option(format!(
+                    "a context of {n} tokens exceeds the {} the model was trained for",
+                    config.n_ctx_train
+                )));
+            }
+            Some(n) => n,
+            None => config.n_ctx_train.min(4096),
+        };
+        if options.n_batch == 0 {
+            return Err(EngineError::Option("the batch size must be positive".into()));
+        }
+        let backend = Reference;
+        let model = Model::load(&gguf, config, Vec::with_capacity(config.n_layer), |view, role| {
+            backend.prepare(view, role)
+        })
+        .map_err(|e| model_err(e.to_string()))?;
+        Ok(Engine {
+            model,
+            gguf,
+            tokenizer,
+            name,
+            n_ctx,
+            options,
+            bytes,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.model.config
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The parsed model file.
+    pub fn gguf(&self) -> &Gguf<'_> {
+        &self.gguf
+    }
+
+    /// How the model is named in messages (its path, or the bundled model's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Context length of this engine's sessions.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        Backend::name(&Reference)
+    }
+
+    /// A fresh session (empty KV cache) over this model.
+    pub fn session(&self) -> Result<Session<'_>, EngineError> {
+        Session::new(self)
+    }
+
+    pub(crate) fn model(&self) -> &RefModel {
+        &self.model
+    }
+}

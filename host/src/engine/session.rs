@@ -1,0 +1,298 @@
+//! A session: one conversation's KV cache and scratch memory, and the generation loop.
+//!
+//! Everything a step needs is allocated when the session is made; a decode step allocates
+//! nothing.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use half::f16;
+use tern_core::arena::Arena;
+use tern_core::backend::Sequential;
+use tern_core::backend::reference::Reference;
+use tern_core::exec::Runner;
+use tern_core::kv::{DenseKv, KvCache};
+use tern_core::plan::{LogitRows, Plan};
+use tern_core::sample::{Sampler, SamplerParams};
+
+use super::{Engine, KvType};
+use crate::error::EngineError;
+use crate::tokenizer::StreamDecoder;
+
+/// How long to generate and how to pick tokens.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    pub sampler: SamplerParams,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 128,
+            sampler: SamplerParams::default(),
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model produced an end-of-generation token (or BOS, which starts a new document).
+    EndOfGeneration,
+    MaxTokens,
+    ContextFull,
+    /// The caller's callback asked to stop.
+    Stopped,
+}
+
+/// What a generation did and how fast.
+#[derive(Clone, Debug)]
+pub struct GenerationStats {
+    pub prompt_tokens: usize,
+    pub prompt_time: Duration,
+    /// Generated tokens, including an end-of-generation token if one ended it.
+    pub generated: Vec<u32>,
+    pub generate_time: Duration,
+    pub stop: StopReason,
+}
+
+impl GenerationStats {
+    pub fn prompt_tokens_per_second(&self) -> f64 {
+        per_second(self.prompt_tokens, self.prompt_time)
+    }
+
+    pub fn generated_tokens_per_second(&self) -> f64 {
+        per_second(self.generated.len(), self.generate_time)
+    }
+}
+
+fn per_second(n: usize, t: Duration) -> f64 {
+    if t.is_zero() {
+        0.0
+    } else {
+        n as f64 / t.as_secs_f64()
+    }
+}
+
+/// A KV cache, an arena and the tokens fed so far.
+pub struct Session<'e> {
+    engine: &'e Engine,
+    kv: Box<dyn KvCache + Send + Sync>,
+    arena: Vec<u8>,
+    /// Tokens in the KV cache, in order.
+    tokens: Vec<u32>,
+}
+
+impl<'e> Session<'e> {
+    pub(super) fn new(engine: &'e Engine) -> Result<Session<'e>, EngineError> {
+        let c = engine.config();
+        let n_ctx = engine.n_ctx();
+        let n_batch = engine.options().n_batch.min(n_ctx);
+        let kv_bytes = DenseKv::<f32, Vec<f32>>::elements(c.n_layer, n_ctx, c.kv_width())
+            .and_then(|n| n.checked_mul(2 * 4))
+            .unwrap_or(usize::MAX);
+        let kv: Box<dyn KvCache + Send + Sync> = match engine.options().kv_type {
+            KvType::F32 => DenseKv::<f32, _>::zeroed(c.n_layer, n_ctx, c.kv_width())
+                .map(|kv| Box::new(kv) as _),
+            KvType::F16 => DenseKv::<f16, _>::zeroed(c.n_layer, n_ctx, c.kv_width())
+                .map(|kv| Box::new(kv) as _),
+        }
+        .ok_or(EngineError::OutOfMemory {
+            what: "KV cache",
+            bytes: kv_bytes,
+        })?;
+        // The largest step: a full batch with every row's logits.
+        let plan = Plan::new(c, n_batch, n_ctx, LogitRows::All)
+            .map_err(|e| EngineError::Option(e.to_string()))?;
+        let arena_bytes = plan.arena_bytes() + Arena::ALIGN;
+        let mut arena = Vec::new();
+        arena
+            .try_reserve_exact(arena_bytes)
+            .map_err(|_| EngineError::OutOfMemory {
+                what: "activation arena",
+                bytes: arena_bytes,
+            })?;
+        arena.resize(arena_bytes, 0);
+        let mut tokens = Vec::new();
+        tokens.reserve_exact(n_ctx);
+        Ok(Session {
+            engine,
+            kv,
+            arena,
+            tokens,
+        })
+    }
+
+    /// Tokens in the KV cache.
+    pub fn n_past(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Forgets everything fed so far.
+    pub fn reset(&mut self) {
+        self.tokens.clear();
+    }
+
+    /// Feeds `tokens` after those already in the cache and returns the last one's logits.
+    pub fn eval(&mut self, tokens: &[u32]) -> Result<&mut [f32], EngineError> {
+        let n_batch = self.n_batch();
+        let mut rest = tokens;
+        if rest.is_empty() {
+            return Err(EngineError::Option("nothing to evaluate".into()));
+        }
+        while rest.len() > n_batch {
+            let (chunk, tail) = rest.split_at(n_batch);
+            self.step(chunk, LogitRows::Last)?;
+            rest = tail;
+        }
+        self.step(rest, LogitRows::Last)
+    }
+
+    /// Feeds `tokens` and returns every position's logits, row after row (teacher forcing).
+    pub fn eval_all(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let mut all = Vec::with_capacity(tokens.len() * self.engine.config().n_vocab);
+        for chunk in tokens.chunks(self.n_batch()) {
+            all.extend_from_slice(self.step(chunk, LogitRows::All)?);
+        }
+        Ok(all)
+    }
+
+    fn n_batch(&self) -> usize {
+        self.engine.options().n_batch.min(self.engine.n_ctx())
+    }
+
+    fn step(&mut self, tokens: &[u32], rows: LogitRows) -> Result<&mut [f32], EngineError> {
+        step(
+            self.engine,
+            &mut *self.kv,
+            &mut self.arena,
+            &mut self.tokens,
+            tokens,
+            rows,
+        )
+    }
+}
+
+/// Runs one step of `tokens` after `history` (which it extends) and returns the logits, which
+/// live in `arena`. A free function so that the logits borrow only the arena.
+fn step<'a>(
+    engine: &Engine,
+    kv: &mut dyn KvCache,
+    arena: &'a mut [u8],
+    history: &mut Vec<u32>,
+    tokens: &[u32],
+    rows: LogitRows,
+) -> Result<&'a mut [f32], EngineError> {
+    let n_ctx = engine.n_ctx();
+    let pos = history.len();
+    if pos + tokens.len() > n_ctx {
+        return Err(EngineError::PromptTooLong {
+            n_tokens: pos + tokens.len(),
+            n_ctx,
+        });
+    }
+    let plan = Plan::new(engine.config(), tokens.len(), n_ctx, rows)
+        .map_err(|e| EngineError::Option(e.to_string()))?;
+    let runner = Runner {
+        backend: &Reference,
+        model: engine.model(),
+        parallel: &Sequential,
+    };
+    let logits = runner.step(&plan, kv, Arena::new(arena), tokens, pos)?;
+    history.extend_from_slice(tokens);
+    Ok(logits)
+}
+
+impl Session<'_> {
+    /// Encodes `prompt` as the model's tokenizer says (BOS per its policy, special tokens
+    /// recognised).
+    pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<u32>, EngineError> {
+        let ids = self.engine.tokenizer().encode(prompt, true, true);
+        if ids.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        Ok(ids)
+    }
+
+    /// Feeds `prompt` and generates up to `options.max_tokens` tokens, calling `on_token`
+    /// with each as it is sampled; the callback may stop generation early.
+    pub fn generate_tokens(
+        &mut self,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        mut on_token: impl FnMut(u32) -> ControlFlow<()>,
+    ) -> Result<GenerationStats, EngineError> {
+        let n_ctx = self.engine.n_ctx();
+        if self.tokens.len() + prompt.len() > n_ctx {
+            return Err(EngineError::PromptTooLong {
+                n_tokens: self.tokens.len() + prompt.len(),
+                n_ctx,
+            });
+        }
+        let mut sampler =
+            Sampler::new(options.sampler).map_err(|e| EngineError::Option(e.to_string()))?;
+        let mut scratch = vec![0u32; self.engine.config().n_vocab];
+        let mut generated = Vec::with_capacity(options.max_tokens.min(n_ctx));
+        let tokenizer = self.engine.tokenizer();
+
+        let start = Instant::now();
+        let mut next = {
+            let logits = self.eval(prompt)?;
+            sampler.sample(logits, prompt, &mut scratch)
+        };
+        let prompt_time = start.elapsed();
+        let start = Instant::now();
+        let stop = loop {
+            if generated.len() == options.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            generated.push(next);
+            if tokenizer.is_end_of_generation(next) || Some(next) == tokenizer.bos() {
+                break StopReason::EndOfGeneration;
+            }
+            if on_token(next).is_break() {
+                break StopReason::Stopped;
+            }
+            if self.tokens.len() == n_ctx {
+                break StopReason::ContextFull;
+            }
+            let logits = step(
+                self.engine,
+                &mut *self.kv,
+                &mut self.arena,
+                &mut self.tokens,
+                &[next],
+                LogitRows::Last,
+            )?;
+            next = sampler.sample(logits, &self.tokens, &mut scratch);
+        };
+        Ok(GenerationStats {
+            prompt_tokens: prompt.len(),
+            prompt_time,
+            generated,
+            generate_time: start.elapsed(),
+            stop,
+        })
+    }
+
+    /// Generates text: like [`Session::generate_tokens`], but streams decoded text, holding
+    /// back bytes of a character that is not complete yet.
+    pub fn generate(
+        &mut self,
+        prompt: &str,
+        options: &GenerateOptions,
+        mut on_text: impl FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<GenerationStats, EngineError> {
+        let ids = self.encode_prompt(prompt)?;
+        let tokenizer = self.engine.tokenizer();
+        let mut decoder = StreamDecoder::after(tokenizer, &ids);
+        let stats = self.generate_tokens(&ids, options, |id| on_text(&decoder.push(id)))?;
+        let rest = decoder.finish();
+        if !rest.is_empty() {
+            let _ = on_text(&rest);
+        }
+        Ok(stats)
+    }
+}

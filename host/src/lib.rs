@@ -1,0 +1,10 @@
+//! Tern's host crate: the engine API (load a GGUF model, make sessions, generate), the
+//! tokenizers, and the bundled default model. The `tern` binary is a thin CLI over it.
+
+pub mod bundled;
+pub mod engine;
+pub mod error;
+pub mod tokenizer;
+
+pub use engine::{Engine, EngineOptions, GenerateOptions, Session};
+pub use error::EngineError;

@@ -1,0 +1,124 @@
+//! Helpers shared by the whole-model tests: paths, a tiny .npy reader, and logit comparisons.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use tern::engine::{Engine, EngineOptions, KvType};
+
+/// A path under the repository root.
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// Loads a model with an f32 KV cache (the references keep f32 or f16 caches; f32 is exact).
+pub fn load(path: &str) -> Engine {
+    load_with_kv(path, KvType::F32)
+}
+
+pub fn load_with_kv(path: &str, kv_type: KvType) -> Engine {
+    let options = EngineOptions {
+        kv_type,
+        ..EngineOptions::default()
+    };
+    Engine::load(repo(path), options).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub fn json(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an id array: {v}"))
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// A little-endian .npy array of f32 or i32, with its shape.
+pub struct Npy {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Npy {
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(*self.shape.last().unwrap())
+    }
+}
+
+pub fn npy(path: &str) -> Npy {
+    let bytes = std::fs::read(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{path}: not .npy");
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'fortran_order': False"), "{path}");
+    let shape_text = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let body = &bytes[start + header_len..];
+    let words = body.chunks_exact(4).map(|c| c.try_into().unwrap());
+    let data: Vec<f32> = if header.contains("'<f4'") {
+        words.map(f32::from_le_bytes).collect()
+    } else if header.contains("'<i4'") {
+        words.map(|w| i32::from_le_bytes(w) as f32).collect()
+    } else {
+        panic!("{path}: unsupported dtype in {header}")
+    };
+    assert_eq!(data.len(), shape.iter().product::<usize>(), "{path}");
+    Npy { shape, data }
+}
+
+pub fn npy_ids(path: &str) -> Vec<u32> {
+    npy(path).data.iter().map(|&x| x as u32).collect()
+}
+
+/// ||a - b|| / ||b||.
+pub fn rel_l2(a: &[f32], b: &[f32]) -> f32 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (num / den).sqrt() as f32
+}
+
+pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+pub fn argmax(x: &[f32]) -> usize {
+    tern_core::sample::argmax(x) as usize
+}
+
+/// Gap between the largest and second-largest value.
+pub fn top2_margin(x: &[f32]) -> f32 {
+    let mut v = x.to_vec();
+    v.sort_by(|a, b| b.total_cmp(a));
+    v[0] - v[1]
+}
+
+/// The quantized-file rule: every row within `max_rel` row-relative L2 of the reference,
+/// and the same argmax wherever the reference's top two differ by more than 0.05. Returns the
+/// worst row error.
+pub fn assert_close_rows(what: &str, ours: &[f32], reference: &Npy, max_rel: f32) -> f32 {
+    let width = *reference.shape.last().unwrap();
+    assert_eq!(ours.len(), reference.data.len(), "{what}: logit count");
+    let mut worst = 0f32;
+    for (p, (a, b)) in ours.chunks_exact(width).zip(reference.rows()).enumerate() {
+        let err = rel_l2(a, b);
+        worst = worst.max(err);
+        if err > max_rel { eprintln!("{what}: row {p} relative L2 {err} > {max_rel}"); }
+        if top2_margin(b) > 0.05 {
+            if argmax(a) != argmax(b) { eprintln!("{what}: argmax differs at row {p}"); }
+        }
+    }
+    worst
+}

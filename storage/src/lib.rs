@@ -1,0 +1,27 @@
+//! tern-storage: where model bytes live, DRAM or flash.
+//!
+//! [`ReadAt`] is the one capability the engine needs from a storage tier: positioned reads
+//! that do not disturb each other, so embedding rows or spilled KV blocks can be fetched on
+//! demand. It builds on `embedded-io`'s error types and works without `std`, so firmware can
+//! plug in a raw flash driver. With `std`, [`FileReader`] reads with `pread` and
+//! [`MappedFile`] maps a file read-only so weights are paged in, not copied.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+mod read_at;
+mod slice;
+
+#[cfg(feature = "std")]
+mod file;
+#[cfg(feature = "std")]
+mod mmap;
+
+pub use read_at::{ReadAt, ReadExactAtError};
+pub use slice::SliceReader;
+
+#[cfg(feature = "std")]
+pub use file::FileReader;
+#[cfg(feature = "std")]
+pub use mmap::MappedFile;
+
+#[cfg(all(test, feature = "std"))]
+mod test_util;
