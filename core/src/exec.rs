@@ -14,17 +14,30 @@ use crate::plan::{Buf, Op, Plan};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepError {
     /// The number of tokens differs from the plan's.
-    TokenCount { plan: usize, got: usize },
+    TokenCount {
+        plan: usize,
+        got: usize,
+    },
     /// A token id is not in the vocabulary.
-    BadToken { token: u32, n_vocab: usize },
+    BadToken {
+        token: u32,
+        n_vocab: usize,
+    },
     /// The step would run past the context the plan or the cache was made for.
-    ContextFull { pos: usize, n_tokens: usize, n_ctx: usize },
+    ContextFull {
+        pos: usize,
+        n_tokens: usize,
+        n_ctx: usize,
+    },
     /// The KV cache does not match the model.
     KvShape,
     /// The plan was made for another model configuration.
     PlanMismatch,
     /// The arena is smaller than the plan needs.
-    ArenaTooSmall { needed: usize, capacity: usize },
+    ArenaTooSmall {
+        needed: usize,
+        capacity: usize,
+    },
     Arena(ArenaError),
     Kv(KvError),
     /// The plan refers to a weight the model lacks (a plan made for another model).

@@ -37,12 +37,24 @@ impl KvRow<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvError {
     /// A position at or past the cache's capacity.
-    Full { pos: usize, n_ctx: usize },
-    NoSuchLayer { layer: usize, n_layer: usize },
+    Full {
+        pos: usize,
+        n_ctx: usize,
+    },
+    NoSuchLayer {
+        layer: usize,
+        n_layer: usize,
+    },
     /// A row of the wrong width.
-    Width { expected: usize, got: usize },
+    Width {
+        expected: usize,
+        got: usize,
+    },
     /// Storage handed to the cache is not the size its shape needs.
-    Storage { expected: usize, got: usize },
+    Storage {
+        expected: usize,
+        got: usize,
+    },
 }
 
 impl fmt::Display for KvError {
@@ -75,8 +87,13 @@ pub trait KvCache {
     /// Elements per row.
     fn width(&self) -> usize;
     /// Stores the key and value rows of `pos` in `layer`.
-    fn write(&mut self, layer: usize, pos: usize, key: &[f32], value: &[f32])
-    -> Result<(), KvError>;
+    fn write(
+        &mut self,
+        layer: usize,
+        pos: usize,
+        key: &[f32],
+        value: &[f32],
+    ) -> Result<(), KvError>;
     /// The key row of `pos` in `layer`. Callers stay below `n_layer` and `n_ctx`.
     fn key(&self, layer: usize, pos: usize) -> KvRow<'_>;
     /// The value row of `pos` in `layer`.
@@ -238,7 +255,10 @@ mod tests {
         kv.write(1, 2, &[1.0, -2.0, 0.5, 4.0], &[0.25, 0.0, -1.0, 8.0])
             .unwrap();
         let k = kv.key(1, 2);
-        assert_eq!([k.get(0), k.get(1), k.get(2), k.get(3)], [1.0, -2.0, 0.5, 4.0]);
+        assert_eq!(
+            [k.get(0), k.get(1), k.get(2), k.get(3)],
+            [1.0, -2.0, 0.5, 4.0]
+        );
         assert_eq!(kv.value(1, 2).get(3), 8.0);
         assert_eq!(kv.key(0, 2).get(0), 0.0);
     }

@@ -28,7 +28,9 @@ pub enum EngineError {
     Option(String),
     #[error("the prompt has {n_tokens} tokens; the context holds {n_ctx}")]
     PromptTooLong { n_tokens: usize, n_ctx: usize },
-    #[error("the prompt is empty and the model adds no BOS token, so there is nothing to start from")]
+    #[error(
+        "the prompt is empty and the model adds no BOS token, so there is nothing to start from"
+    )]
     EmptyPrompt,
     #[error("cannot allocate {bytes} bytes for the {what}")]
     OutOfMemory { what: &'static str, bytes: usize },

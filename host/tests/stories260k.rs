@@ -26,15 +26,23 @@ fn f32_prompt_ids_and_greedy_continuations_equal_runc() {
             sampler: SamplerParams::greedy(),
         };
         let stats = session
-            .generate_tokens(&prompt_ids, &options, |_| std::ops::ControlFlow::Continue(()))
+            .generate_tokens(&prompt_ids, &options, |_| {
+                std::ops::ControlFlow::Continue(())
+            })
             .unwrap();
         assert_eq!(
             stats.generated,
             ids(&case["runc"]["generated_ids"]),
             "greedy ids for {prompt:?}"
         );
-        let text = engine.tokenizer().decode(&[prompt_ids.as_slice(), &stats.generated].concat());
-        assert_eq!(text, case["runc"]["text"].as_str().unwrap(), "text for {prompt:?}");
+        let text = engine
+            .tokenizer()
+            .decode(&[prompt_ids.as_slice(), &stats.generated].concat());
+        assert_eq!(
+            text,
+            case["runc"]["text"].as_str().unwrap(),
+            "text for {prompt:?}"
+        );
     }
 }
 
@@ -55,7 +63,7 @@ fn q8_0_teacher_forced_logits_are_within_3_percent_of_llama_cpp() {
     let tokens = npy_ids("testdata/stories260K/logits/once_upon_a_time.tokens.npy");
     let reference = npy("testdata/stories260K/logits/once_upon_a_time.llama_cpp_q8_0.npy");
     let logits = engine.session().unwrap().eval_all(&tokens).unwrap();
-    let worst = assert_close_rows("stories260K Q8_0", &logits, &reference, 0.03);
+    let worst = assert_close_rows("stories260K Q8_0", &logits, &reference, 0.03, 0.05);
     eprintln!("stories260K Q8_0 vs llama.cpp: max row relative L2 {worst:e}");
 }
 

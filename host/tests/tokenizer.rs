@@ -46,7 +46,10 @@ fn stream_decode(t: &Tokenizer, ids: &[u32]) -> String {
 #[test]
 fn stories260k_vectors_match_llama_cpp() {
     let reference = read_json("testdata/stories260K/reference.json");
-    for file in ["models/stories260K-f32.gguf", "models/stories260K-q8_0.gguf"] {
+    for file in [
+        "models/stories260K-f32.gguf",
+        "models/stories260K-q8_0.gguf",
+    ] {
         let t = load(&repo(file));
         assert_eq!(t.model(), TokenizerModel::Spm);
         assert_eq!((t.n_vocab(), t.bos(), t.eos()), (512, Some(1), Some(2)));
@@ -56,7 +59,11 @@ fn stories260k_vectors_match_llama_cpp() {
         for v in vectors {
             let text = v["text"].as_str().unwrap();
             let expected = ids(&v["llama_cpp_f32_ids"]);
-            assert_eq!(ids(&v["runc_ids"]), expected, "{text:?}: the references disagree");
+            assert_eq!(
+                ids(&v["runc_ids"]),
+                expected,
+                "{text:?}: the references disagree"
+            );
             assert_eq!(t.encode(text, true, false), expected, "{file}: {text:?}");
             // Parsing special text changes nothing for plain text.
             assert_eq!(t.encode(text, true, true), expected, "{file}: {text:?}");
@@ -115,8 +122,18 @@ fn fixture_vectors_match_llama_cpp() {
             for v in summary["tokenizer_vectors"].as_array().unwrap() {
                 let text = v["text"].as_str().unwrap();
                 let expected = ids(&v["llama_cpp_ids"]);
-                assert_eq!(t.encode(text, true, false), expected, "{}: {text:?}", file.display());
-                assert_eq!(t.decode(&expected), text, "{}: decode {text:?}", file.display());
+                assert_eq!(
+                    t.encode(text, true, false),
+                    expected,
+                    "{}: {text:?}",
+                    file.display()
+                );
+                assert_eq!(
+                    t.decode(&expected),
+                    text,
+                    "{}: decode {text:?}",
+                    file.display()
+                );
                 checked += 1;
             }
         }
@@ -145,10 +162,18 @@ fn gpt2_vocab_matches_llama_cpp() {
         assert_eq!(t.bos().map(u64::from), info["bos"].as_u64(), "{file}");
         assert_eq!(t.eos().map(u64::from), info["eos"].as_u64(), "{file}");
         assert_eq!(t.add_bos(), info["add_bos"].as_bool().unwrap(), "{file}");
-        assert_eq!(t.end_of_generation_ids(), ids(&info["end_of_generation"]), "{file}");
+        assert_eq!(
+            t.end_of_generation_ids(),
+            ids(&info["end_of_generation"]),
+            "{file}"
+        );
 
         for (id, piece) in pieces.iter().enumerate() {
-            assert_eq!(&*t.token_bytes(id as u32), &piece[..], "{file}: piece of {id}");
+            assert_eq!(
+                &*t.token_bytes(id as u32),
+                &piece[..],
+                "{file}: piece of {id}"
+            );
         }
 
         let cases = variant["cases"].as_array().unwrap();
@@ -254,8 +279,11 @@ fn bad_metadata_is_an_error() {
     let tokens = || Strs(vec!["<unk>", "<s>", "</s>", "a"]);
 
     // A well-formed file loads.
-    let ok = from_kvs(&[("tokenizer.ggml.model", Str("llama")), ("tokenizer.ggml.tokens", tokens())])
-        .unwrap();
+    let ok = from_kvs(&[
+        ("tokenizer.ggml.model", Str("llama")),
+        ("tokenizer.ggml.tokens", tokens()),
+    ])
+    .unwrap();
     assert_eq!(ok.n_vocab(), 4);
 
     assert_eq!(
@@ -267,8 +295,11 @@ fn bad_metadata_is_an_error() {
         TokenizerError::MissingKey("tokenizer.ggml.model")
     );
     assert_eq!(
-        from_kvs(&[("tokenizer.ggml.model", Str("t5")), ("tokenizer.ggml.tokens", tokens())])
-            .unwrap_err(),
+        from_kvs(&[
+            ("tokenizer.ggml.model", Str("t5")),
+            ("tokenizer.ggml.tokens", tokens())
+        ])
+        .unwrap_err(),
         TokenizerError::UnknownModel("t5".into())
     );
     assert_eq!(
@@ -290,11 +321,21 @@ fn bad_metadata_is_an_error() {
             ("tokenizer.ggml.tokens", tokens()),
             ("tokenizer.ggml.token_type", I32s(vec![1; 5])),
         ]),
-        Err(TokenizerError::LengthMismatch { key: "tokenizer.ggml.token_type", found: 5, .. })
+        Err(TokenizerError::LengthMismatch {
+            key: "tokenizer.ggml.token_type",
+            found: 5,
+            ..
+        })
     ));
     assert!(matches!(
-        from_kvs(&[("tokenizer.ggml.model", Str("llama")), ("tokenizer.ggml.tokens", U32(4))]),
-        Err(TokenizerError::WrongType { key: "tokenizer.ggml.tokens", .. })
+        from_kvs(&[
+            ("tokenizer.ggml.model", Str("llama")),
+            ("tokenizer.ggml.tokens", U32(4))
+        ]),
+        Err(TokenizerError::WrongType {
+            key: "tokenizer.ggml.tokens",
+            ..
+        })
     ));
     assert!(matches!(
         from_kvs(&[
@@ -302,15 +343,27 @@ fn bad_metadata_is_an_error() {
             ("tokenizer.ggml.tokens", tokens()),
             ("tokenizer.ggml.scores", Strs(vec!["x"; 4])),
         ]),
-        Err(TokenizerError::WrongType { key: "tokenizer.ggml.scores", .. })
+        Err(TokenizerError::WrongType {
+            key: "tokenizer.ggml.scores",
+            ..
+        })
     ));
     assert!(matches!(
-        from_kvs(&[("tokenizer.ggml.model", U32(1)), ("tokenizer.ggml.tokens", tokens())]),
-        Err(TokenizerError::WrongType { key: "tokenizer.ggml.model", .. })
+        from_kvs(&[
+            ("tokenizer.ggml.model", U32(1)),
+            ("tokenizer.ggml.tokens", tokens())
+        ]),
+        Err(TokenizerError::WrongType {
+            key: "tokenizer.ggml.model",
+            ..
+        })
     ));
     assert_eq!(
-        from_kvs(&[("tokenizer.ggml.model", Str("gpt2")), ("tokenizer.ggml.tokens", tokens())])
-            .unwrap_err(),
+        from_kvs(&[
+            ("tokenizer.ggml.model", Str("gpt2")),
+            ("tokenizer.ggml.tokens", tokens())
+        ])
+        .unwrap_err(),
         TokenizerError::MissingKey("tokenizer.ggml.merges")
     );
     assert_eq!(
@@ -332,8 +385,11 @@ fn bad_metadata_is_an_error() {
         Err(TokenizerError::BadMerge { index: 1, .. })
     ));
     assert_eq!(
-        from_kvs(&[("tokenizer.ggml.model", Str("llama")), ("tokenizer.ggml.tokens", Strs(vec![]))])
-            .unwrap_err(),
+        from_kvs(&[
+            ("tokenizer.ggml.model", Str("llama")),
+            ("tokenizer.ggml.tokens", Strs(vec![]))
+        ])
+        .unwrap_err(),
         TokenizerError::EmptyVocab
     );
     // Errors say what is wrong.

@@ -82,7 +82,10 @@ pub enum ConfigError<'a> {
     MissingKey(KeyBuf),
     MissingTensor(&'static str),
     /// The key exists under the architecture's prefix but has the wrong type or range.
-    BadValue { key: &'a str, why: &'static str },
+    BadValue {
+        key: &'a str,
+        why: &'static str,
+    },
     UnsupportedArchitecture(&'a str),
     /// Two hyperparameters contradict each other.
     Inconsistent(&'static str),
@@ -177,7 +180,11 @@ impl ModelConfig {
     pub fn from_gguf<'a>(gguf: &Gguf<'a>) -> Result<ModelConfig, ConfigError<'a>> {
         let arch_name = gguf
             .get("general.architecture")
-            .ok_or_else(|| ConfigError::MissingKey(KeyBuf::try_from("general.architecture").unwrap_or_default()))?
+            .ok_or_else(|| {
+                ConfigError::MissingKey(
+                    KeyBuf::try_from("general.architecture").unwrap_or_default(),
+                )
+            })?
             .as_str()
             .ok_or(ConfigError::BadValue {
                 key: "general.architecture",
@@ -190,24 +197,12 @@ impl ModelConfig {
 
         let n_embd = keys.required_count("embedding_length", MAX_DIM)?;
         let n_layer = keys.required_count("block_count", MAX_LAYERS)?;
-        let n_ff = keys.required_count(
-            "feed_forward_length",
-            MAX_DIM,
-        )?;
-        let n_head = keys.required_count(
-            "attention.head_count",
-            MAX_HEADS,
-        )?;
+        let n_ff = keys.required_count("feed_forward_length", MAX_DIM)?;
+        let n_head = keys.required_count("attention.head_count", MAX_HEADS)?;
         let n_head_kv = keys
-            .count(
-                "attention.head_count_kv",
-                MAX_HEADS,
-            )?
+            .count("attention.head_count_kv", MAX_HEADS)?
             .unwrap_or(n_head);
-        let head_dim = match keys.count(
-            "attention.key_length",
-            MAX_HEAD_DIM,
-        )? {
+        let head_dim = match keys.count("attention.key_length", MAX_HEAD_DIM)? {
             Some(d) => d,
             None if n_embd % n_head == 0 => n_embd / n_head,
             None => {
@@ -221,10 +216,8 @@ impl ModelConfig {
                 "head dimension must be even and at most 1024",
             ));
         }
-        if let Some(v) = keys.count(
-            "attention.value_length",
-            MAX_HEAD_DIM,
-        )? && v != head_dim
+        if let Some(v) = keys.count("attention.value_length", MAX_HEAD_DIM)?
+            && v != head_dim
         {
             return Err(ConfigError::Inconsistent(
                 "value_length differs from key_length (unsupported)",
@@ -235,9 +228,7 @@ impl ModelConfig {
                 "head_count is not a multiple of head_count_kv",
             ));
         }
-        let n_ctx_train = keys
-            .count("context_length", MAX_CTX)?
-            .unwrap_or(2048);
+        let n_ctx_train = keys.count("context_length", MAX_CTX)?.unwrap_or(2048);
         let rms_eps = keys
             .float("attention.layer_norm_rms_epsilon")?
             .ok_or_else(|| ConfigError::MissingKey(keys.key("attention.layer_norm_rms_epsilon")))?;
@@ -298,7 +289,9 @@ impl ModelConfig {
 }
 
 fn rope_freq_scale<'a>(keys: &Keys<'_, 'a>) -> Result<f32, ConfigError<'a>> {
-    let kind = keys.lookup("rope.scaling.type").map(|(v, k)| (v.as_str(), k));
+    let kind = keys
+        .lookup("rope.scaling.type")
+        .map(|(v, k)| (v.as_str(), k));
     let factor = keys.float("rope.scaling.factor")?;
     match (kind, factor) {
         (None | Some((Some("none"), _)), _) => Ok(1.0),
@@ -312,10 +305,7 @@ fn rope_freq_scale<'a>(keys: &Keys<'_, 'a>) -> Result<f32, ConfigError<'a>> {
 }
 
 fn vocab_from_tensors<'a>(gguf: &Gguf<'a>) -> Result<usize, ConfigError<'a>> {
-    if let Some(tokens) = gguf
-        .get("tokenizer.ggml.tokens")
-        .and_then(|v| v.as_array())
-    {
+    if let Some(tokens) = gguf.get("tokenizer.ggml.tokens").and_then(|v| v.as_array()) {
         if !tokens.is_empty() && tokens.len() <= limits::MAX_VOCAB {
             return Ok(tokens.len());
         }

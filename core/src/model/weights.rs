@@ -28,7 +28,8 @@ impl<'a> WeightView<'a> {
     /// The bytes of row `r`, or `None` past the last row.
     pub fn row(&self, r: usize) -> Option<&'a [u8]> {
         let n = self.row_bytes();
-        self.data.get(r.checked_mul(n)?..r.checked_add(1)?.checked_mul(n)?)
+        self.data
+            .get(r.checked_mul(n)?..r.checked_add(1)?.checked_mul(n)?)
     }
 
     /// Elements in the whole tensor.
@@ -182,9 +183,14 @@ pub enum LoadError<E> {
         found: [u64; 4],
     },
     /// The layer store ran out of room (a fixed-capacity store on a no-alloc target).
-    TooManyLayers { capacity: usize },
+    TooManyLayers {
+        capacity: usize,
+    },
     /// The backend could not prepare a weight.
-    Prepare { name: TensorName, error: E },
+    Prepare {
+        name: TensorName,
+        error: E,
+    },
 }
 
 impl<E: fmt::Display> fmt::Display for LoadError<E> {

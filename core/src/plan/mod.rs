@@ -27,7 +27,10 @@ pub enum LogitRows {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanError {
     /// A step needs at least one token, and no more than the context holds.
-    BadTokenCount { n_tokens: usize, n_ctx: usize },
+    BadTokenCount {
+        n_tokens: usize,
+        n_ctx: usize,
+    },
     /// The activations of this step do not fit in the address space.
     TooLarge,
     Arena(ArenaError),
@@ -173,11 +176,13 @@ impl Plan {
         let layer_ops = ops::layer_template(&self.config);
         let layers = (0..self.config.n_layer).flat_map(move |layer| {
             let layer = layer as u16;
-            layer_ops.clone().into_iter().map(move |op| op.in_layer(layer))
+            layer_ops
+                .clone()
+                .into_iter()
+                .map(move |op| op.in_layer(layer))
         });
         core::iter::once(Op::Embed { out: Buf::Hidden })
             .chain(layers)
             .chain(ops::head(self.logit_rows))
     }
 }
-

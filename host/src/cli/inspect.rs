@@ -123,7 +123,12 @@ fn show_value(v: &Value<'_>) -> String {
         Value::Array(a) => {
             let head: Vec<String> = a.iter().take(6).map(|x| show_value(&x)).collect();
             let more = if a.len() > 6 { ", ..." } else { "" };
-            format!("[{}{more}] ({} x {:?})", head.join(", "), a.len(), a.elem_type())
+            format!(
+                "[{}{more}] ({} x {:?})",
+                head.join(", "),
+                a.len(),
+                a.elem_type()
+            )
         }
         other => format!("{other:?}")
             .trim_start_matches(|c: char| c.is_alphanumeric())

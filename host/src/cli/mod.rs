@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// Tern runs large language models from GGUF files on the CPUs of phones, boards and PCs.
 #[derive(Parser, Debug)]
-#[command(name = "tern", version, about, long_about = None)]
+#[command(name = "tern", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +24,21 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line that names the problem; `--help` has the rest.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{} (see `tern --help`)", first.trim_end());
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Inspect(args) => inspect::inspect(args),

@@ -12,6 +12,7 @@ use tern::error::EngineError;
 use tern_core::sample::SamplerParams;
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// GGUF model file [default: the bundled stories260K Q8_0 model]
     #[arg(short, long, value_name = "MODEL.gguf")]
@@ -137,9 +138,10 @@ pub fn load(
         ProgressStyle::with_template("{spinner} loading {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    spinner.set_message(
-        model.map_or_else(|| tern::bundled::NAME.to_string(), |p| p.display().to_string()),
-    );
+    spinner.set_message(model.map_or_else(
+        || tern::bundled::NAME.to_string(),
+        |p| p.display().to_string(),
+    ));
     let started = Instant::now();
     spinner.enable_steady_tick(Duration::from_millis(250));
     let engine = match model {

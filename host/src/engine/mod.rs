@@ -131,7 +131,11 @@ impl Engine {
             )));
         }
         let n_ctx = match options.n_ctx {
-            Some(0) => return Err(EngineError::Option("the context size must be positive".into())),
+            Some(0) => {
+                return Err(EngineError::Option(
+                    "the context size must be positive".into(),
+                ));
+            }
             Some(n) if n > config.n_ctx_train => {
                 return Err(EngineError::Option(format!(
                     "a context of {n} tokens exceeds the {} the model was trained for",
@@ -142,12 +146,17 @@ impl Engine {
             None => config.n_ctx_train.min(4096),
         };
         if options.n_batch == 0 {
-            return Err(EngineError::Option("the batch size must be positive".into()));
+            return Err(EngineError::Option(
+                "the batch size must be positive".into(),
+            ));
         }
         let backend = Reference;
-        let model = Model::load(&gguf, config, Vec::with_capacity(config.n_layer), |view, role| {
-            backend.prepare(view, role)
-        })
+        let model = Model::load(
+            &gguf,
+            config,
+            Vec::with_capacity(config.n_layer),
+            |view, role| backend.prepare(view, role),
+        )
         .map_err(|e| model_err(e.to_string()))?;
         Ok(Engine {
             model,

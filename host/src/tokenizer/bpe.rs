@@ -254,7 +254,10 @@ mod tests {
         assert_eq!(m.len(), 3);
         for bad in ["ab", "", "a "] {
             assert!(
-                matches!(Merges::parse(&[bad]), Err(TokenizerError::BadMerge { index: 0, .. })),
+                matches!(
+                    Merges::parse(&[bad]),
+                    Err(TokenizerError::BadMerge { index: 0, .. })
+                ),
                 "{bad:?}"
             );
         }

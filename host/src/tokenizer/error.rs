@@ -26,7 +26,9 @@ pub enum TokenizerError {
     #[error("vocabulary has {0} tokens, more than 32-bit token ids can address")]
     TooManyTokens(usize),
     /// `tokenizer.ggml.model` names a tokenizer this crate does not implement.
-    #[error("unknown tokenizer model `{0}` (supported: `llama` (SentencePiece), `gpt2` (byte-level BPE))")]
+    #[error(
+        "unknown tokenizer model `{0}` (supported: `llama` (SentencePiece), `gpt2` (byte-level BPE))"
+    )]
     UnknownModel(String),
     /// `tokenizer.ggml.pre` names a pre-tokenizer this crate does not implement.
     #[error("unknown pre-tokenizer `{0}` in `tokenizer.ggml.pre`")]

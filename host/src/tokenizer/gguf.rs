@@ -55,7 +55,9 @@ fn string_array(gguf: &Gguf<'_>, key: &'static str) -> Result<Option<Vec<String>
     let Some(a) = array(gguf, key)? else {
         return Ok(None);
     };
-    let strings = a.strings().ok_or_else(|| wrong(key, "an array of strings"))?;
+    let strings = a
+        .strings()
+        .ok_or_else(|| wrong(key, "an array of strings"))?;
     Ok(Some(strings.map(str::to_owned).collect()))
 }
 
@@ -99,9 +101,10 @@ fn id(gguf: &Gguf<'_>, key: &'static str) -> Result<Option<u32>, TokenizerError>
         return Ok(None);
     };
     match v {
-        Value::U8(_) | Value::U16(_) | Value::U32(_) | Value::U64(_) => {
-            v.as_u32().map(Some).ok_or_else(|| wrong(key, "a 32-bit token id"))
-        }
+        Value::U8(_) | Value::U16(_) | Value::U32(_) | Value::U64(_) => v
+            .as_u32()
+            .map(Some)
+            .ok_or_else(|| wrong(key, "a 32-bit token id")),
         Value::I8(_) | Value::I16(_) | Value::I32(_) | Value::I64(_) => Ok(v.as_u32()),
         _ => Err(wrong(key, "an integer token id")),
     }

@@ -3,7 +3,7 @@
 //!
 //! Two algorithms cover the models Tern runs: SentencePiece BPE (`llama`: Llama 1/2, Mistral,
 //! TinyLlama, llama2.c models) and byte-level BPE (`gpt2`: Llama 3, Qwen, GPT-2 and kin). Both
-//! first cut the text at special tokens ([`special`]), then run the model's algorithm on the
+//! first cut the text at special tokens, then run the model's algorithm on the
 //! text in between. Decoding goes token by token through precomputed byte pieces, so the
 //! streaming and whole-sequence decoders cannot disagree.
 //!
@@ -180,7 +180,13 @@ impl Tokenizer {
                                 word.clear();
                                 bytes::encode_bytes(w.as_bytes(), &mut word);
                                 let ignore_merges = pre.flags().ignore_merges;
-                                bpe::encode_word(&self.vocab, merges, ignore_merges, &word, &mut out);
+                                bpe::encode_word(
+                                    &self.vocab,
+                                    merges,
+                                    ignore_merges,
+                                    &word,
+                                    &mut out,
+                                );
                             }
                         }
                     }

@@ -41,12 +41,7 @@ fn family(name: &str) -> Option<(&'static [&'static str], PreFlags)> {
     };
     Some(match name {
         "default" => (
-            &[
-                r"[\p{P}\$\+<=>\^~\|]+",
-                GPT2,
-                r"\p{N}+",
-                r"[0-9][0-9][0-9]",
-            ],
+            &[r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"],
             PLAIN,
         ),
         "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
@@ -66,10 +61,7 @@ fn family(name: &str) -> Option<(&'static [&'static str], PreFlags)> {
         | "granite-docling" | "exaone4" => (&[GPT2], PLAIN),
         "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b"
         | "mellum2" => (&[r"\p{N}", GPT2], PLAIN),
-        "falcon" => (
-            &[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, r"[0-9][0-9][0-9]"],
-            PLAIN,
-        ),
+        "falcon" => (&[r"[\p{P}\$\+<=>\^~\|`]+", GPT2, r"[0-9][0-9][0-9]"], PLAIN),
         _ => return None,
     })
 }
@@ -163,7 +155,14 @@ mod tests {
     #[test]
     fn every_family_compiles() {
         for name in [
-            "default", "llama-bpe", "dbrx", "qwen2", "qwen35", "gpt-2", "starcoder", "falcon",
+            "default",
+            "llama-bpe",
+            "dbrx",
+            "qwen2",
+            "qwen35",
+            "gpt-2",
+            "starcoder",
+            "falcon",
         ] {
             PreTokenizer::new(Some(name)).unwrap();
         }
@@ -183,12 +182,15 @@ mod tests {
         assert_eq!(
             split("qwen2", "Hello world, I'LL pay 1234!\n\n  ok  "),
             [
-                "Hello", " world", ",", " I", "'LL", " pay", " ", "1", "2", "3", "4", "!\n\n",
-                " ", " ok", "  "
+                "Hello", " world", ",", " I", "'LL", " pay", " ", "1", "2", "3", "4", "!\n\n", " ",
+                " ok", "  "
             ]
         );
         // Whitespace before a newline joins it; a space run gives its last space to the word.
-        assert_eq!(split("qwen2", "a \n\tb   c"), ["a", " \n", "\tb", "  ", " c"]);
+        assert_eq!(
+            split("qwen2", "a \n\tb   c"),
+            ["a", " \n", "\tb", "  ", " c"]
+        );
     }
 
     #[test]

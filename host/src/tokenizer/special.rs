@@ -118,10 +118,7 @@ mod tests {
             s.partition(&v, "x<|im_start|>y<tool>", false),
             [Text("x"), Token(2), Text("_start|>y"), Token(3)]
         );
-        assert_eq!(
-            s.partition(&v, "<unk><unk>", true),
-            [Token(4), Token(4)]
-        );
+        assert_eq!(s.partition(&v, "<unk><unk>", true), [Token(4), Token(4)]);
         assert_eq!(s.partition(&v, "<unk>", false), [Text("<unk>")]);
         assert!(s.partition(&v, "", true).is_empty());
     }

@@ -86,7 +86,10 @@ fn spm_prefixes_text_after_special_tokens_only() {
 fn spm_byte_fallback_and_decode() {
     let t = spm();
     let ids = t.encode("hi 😀é", true, false);
-    let emoji: Vec<u32> = "😀".bytes().map(|b| id(&t, &format!("<0x{b:02X}>"))).collect();
+    let emoji: Vec<u32> = "😀"
+        .bytes()
+        .map(|b| id(&t, &format!("<0x{b:02X}>")))
+        .collect();
     let mut expected = vec![1, id(&t, "▁hi"), id(&t, "▁")];
     expected.extend(emoji);
     expected.push(id(&t, "é"));
@@ -117,10 +120,7 @@ fn bpe_policy_and_specials() {
     assert!(!t.is_end_of_generation(id(&t, "<|im_start|>")));
     let im_start = id(&t, "<|im_start|>");
     let ids = t.encode("<|im_start|>hi hi\n\n", true, true);
-    assert_eq!(
-        ids,
-        [im_start, id(&t, "hi"), id(&t, "Ġhi"), id(&t, "ĊĊ")]
-    );
+    assert_eq!(ids, [im_start, id(&t, "hi"), id(&t, "Ġhi"), id(&t, "ĊĊ")]);
     assert_eq!(t.decode(&ids), "hi hi\n\n");
     // Unparsed, the marker is spelled with byte tokens.
     let plain = t.encode("<|im_start|>", false, false);
@@ -131,7 +131,13 @@ fn bpe_policy_and_specials() {
 #[test]
 fn bpe_round_trips_any_text() {
     let t = bpe();
-    for text in ["", " ", "héllo wörld 😀\t\r\n  x", "12345 don't", "\u{0}\u{7f}"] {
+    for text in [
+        "",
+        " ",
+        "héllo wörld 😀\t\r\n  x",
+        "12345 don't",
+        "\u{0}\u{7f}",
+    ] {
         assert_eq!(t.decode(&t.encode(text, false, false)), text);
     }
 }

@@ -381,7 +381,10 @@ mod tests {
         s.token_types = Some(vec![1, 1, 1]);
         assert!(matches!(
             Vocab::new(&s, false),
-            Err(TokenizerError::LengthMismatch { key: "tokenizer.ggml.token_type", .. })
+            Err(TokenizerError::LengthMismatch {
+                key: "tokenizer.ggml.token_type",
+                ..
+            })
         ));
     }
 

@@ -1,7 +1,10 @@
 //! Causal grouped-query attention over the KV cache, as run.c computes it: scores, softmax,
-//! then the weighted sum of values.
+//! then the weighted sum of values. With an f16 cache, queries meet the keys as f16 and the
+//! probabilities meet the values as f16, as activations meet f16 weights in a matmul (see
+//! `activation`): that is how llama.cpp's attention multiplies an f16 cache.
 
-use crate::kv::KvCache;
+use super::activation::{ActivationFormat, round};
+use crate::kv::{KvCache, KvRow};
 use crate::model::ModelConfig;
 
 /// For every query row `t` (position `first + t`) and head `h`, attends over positions
@@ -17,18 +20,21 @@ pub fn attention(
 ) {
     let hd = c.head_dim;
     let scale = 1.0 / libm::sqrtf(hd as f32);
+    let format = match kv.key(layer, 0) {
+        KvRow::F16(_) => ActivationFormat::F16,
+        KvRow::F32(_) => ActivationFormat::F32,
+    };
+    let mut rounded = [0f32; crate::model::config::limits::MAX_HEAD_DIM];
     for (t, (q_row, out_row)) in q
         .chunks_exact(c.q_width())
         .zip(out.chunks_exact_mut(c.q_width()))
         .enumerate()
     {
         let n_pos = first + t + 1;
-        for (h, (qh, oh)) in q_row
-            .chunks_exact(hd)
-            .zip(out_row.chunks_exact_mut(hd))
-            .enumerate()
-        {
+        for (h, oh) in out_row.chunks_exact_mut(hd).enumerate() {
             let kv_off = h / c.group_size() * hd;
+            let qh = &mut rounded[..hd];
+            round(format, &q_row[h * hd..(h + 1) * hd], qh);
             let scores = &mut scores[..n_pos];
             for (pos, s) in scores.iter_mut().enumerate() {
                 let k = kv.key(layer, pos);
@@ -39,6 +45,11 @@ pub fn attention(
                 *s = dot * scale;
             }
             softmax(scores);
+            if format == ActivationFormat::F16 {
+                for p in scores.iter_mut() {
+                    *p = half::f16::from_f32(*p).to_f32();
+                }
+            }
             oh.fill(0.0);
             for (pos, &p) in scores.iter().enumerate() {
                 let v = kv.value(layer, pos);

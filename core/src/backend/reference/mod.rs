@@ -33,7 +33,11 @@ impl<'w> Backend<'w> for Reference {
         "reference"
     }
 
-    fn prepare(&self, view: WeightView<'w>, _role: WeightRole) -> Result<WeightView<'w>, PrepareError> {
+    fn prepare(
+        &self,
+        view: WeightView<'w>,
+        _role: WeightRole,
+    ) -> Result<WeightView<'w>, PrepareError> {
         Ok(view)
     }
 

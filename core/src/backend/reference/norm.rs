@@ -10,7 +10,11 @@ pub fn rms_norm(x: &[f32], weight: &WeightView<'_>, eps: f32, out: &mut [f32]) {
         let scale = inverse_rms(x_row, eps);
         for_each_chunk(weight, 0, |start, w| {
             let end = start + w.len();
-            for ((o, &v), &w) in out_row[start..end].iter_mut().zip(&x_row[start..end]).zip(w) {
+            for ((o, &v), &w) in out_row[start..end]
+                .iter_mut()
+                .zip(&x_row[start..end])
+                .zip(w)
+            {
                 *o = w * (scale * v);
             }
         });
