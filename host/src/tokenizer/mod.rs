@@ -3,9 +3,9 @@
 //!
 //! Two algorithms cover the models Tern runs: SentencePiece BPE (`llama`: Llama 1/2, Mistral,
 //! TinyLlama, llama2.c models) and byte-level BPE (`gpt2`: Llama 3, Qwen, GPT-2 and kin). Both
-//! first cut the text at special tokens, then run the model's algorithm on the
-//! text in between. Decoding goes token by token through precomputed byte pieces, so the
-//! streaming and whole-sequence decoders cannot disagree.
+//! first cut the text at special tokens, then run the model's algorithm on the text in between.
+//! Decoding goes token by token through precomputed byte pieces, so the streaming and
+//! whole-sequence decoders cannot disagree.
 //!
 //! Where llama.cpp would abort (a character with no token and no byte fallback), this module
 //! degrades instead: the unknown token is used, or the bytes are dropped.
