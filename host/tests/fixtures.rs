@@ -14,14 +14,13 @@ fn dir(arch: &str) -> String {
     format!("testdata/fixtures/{arch}")
 }
 
-fn teacher_forced(arch: &str, kind: &str) -> (Vec<f32>, Vec<u32>) {
+fn teacher_forced(arch: &str, kind: &str) -> Vec<f32> {
     let engine = load_with_kv(
         &format!("{}/{arch}-{kind}.gguf", dir(arch)),
         tern::engine::KvType::F16,
     );
     let tokens = npy_ids(&format!("{}/refs/llama_cpp.{kind}.tokens.npy", dir(arch)));
-    let logits = engine.session().unwrap().eval_all(&tokens).unwrap();
-    (logits, tokens)
+    engine.session().unwrap().eval_all(&tokens).unwrap()
 }
 
 #[test]
@@ -70,7 +69,7 @@ fn f32_and_f16_greedy_ids_equal_llama_cpp() {
 #[test]
 fn f16_files_are_within_2e_3_of_llama_cpp() {
     for arch in ARCHS {
-        let (logits, _) = teacher_forced(arch, "f16");
+        let logits = teacher_forced(arch, "f16");
         let reference = npy(&format!("{}/refs/llama_cpp.f16.logits.npy", dir(arch)));
         let worst = reference
             .rows()
@@ -91,7 +90,7 @@ fn f16_files_are_within_2e_3_of_llama_cpp() {
 fn quantized_files_track_llama_cpp() {
     for arch in ARCHS {
         for kind in QUANTIZED {
-            let (logits, _) = teacher_forced(arch, kind);
+            let logits = teacher_forced(arch, kind);
             let reference = npy(&format!("{}/refs/llama_cpp.{kind}.logits.npy", dir(arch)));
             let worst =
                 assert_close_rows(&format!("{arch} {kind}"), &logits, &reference, 0.06, 0.1);

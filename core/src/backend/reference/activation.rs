@@ -41,7 +41,7 @@ impl ActivationFormat {
         }
     }
 
-    /// Elements that round together; a chunk passed to [`round`] is a multiple of this.
+    /// Elements that round together.
     pub fn block_len(self) -> usize {
         match self {
             ActivationFormat::F32 | ActivationFormat::F16 | ActivationFormat::BF16 => 1,
@@ -51,55 +51,51 @@ impl ActivationFormat {
     }
 }
 
-/// Writes `x` rounded through `format` into `out` (same length, at most [`QK_K`] elements, a
-/// whole number of the format's blocks).
-pub fn round(format: ActivationFormat, x: &[f32], out: &mut [f32]) {
+/// Rounds `x` in place through `format`: element-wise formats take any length, block formats
+/// a whole number of their blocks (a partial block at the end is left as it is).
+pub fn round(format: ActivationFormat, x: &mut [f32]) {
     match format {
-        ActivationFormat::F32 => out.copy_from_slice(x),
+        ActivationFormat::F32 => {}
         ActivationFormat::F16 => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = f16::from_f32(v).to_f32();
+            for v in x {
+                *v = f16::from_f32(*v).to_f32();
             }
         }
         ActivationFormat::BF16 => {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = bf16::from_f32(v).to_f32();
+            for v in x {
+                *v = bf16::from_f32(*v).to_f32();
             }
         }
         ActivationFormat::Q8_0 => {
-            let mut bytes = [0u8; QK_K / 32 * 34];
-            let n_bytes = x.len() / 32 * 34;
-            // Whole blocks of at most QK_K elements, so both calls succeed.
-            let ok = quantize(DType::Q8_0, x, &mut bytes[..n_bytes]).is_ok()
-                && dequantize(DType::Q8_0, &bytes[..n_bytes], out).is_ok();
-            debug_assert!(ok);
-        }
-        ActivationFormat::Q8K => {
-            for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(QK_K)) {
-                round_q8k_block(xb, ob);
+            for block in x.chunks_exact_mut(32) {
+                let mut bytes = [0u8; 34];
+                // One whole block each way, so both calls succeed.
+                let ok = quantize(DType::Q8_0, block, &mut bytes).is_ok()
+                    && dequantize(DType::Q8_0, &bytes, block).is_ok();
+                debug_assert!(ok);
             }
         }
+        ActivationFormat::Q8K => x.chunks_exact_mut(QK_K).for_each(round_q8k_block),
     }
 }
 
-fn round_q8k_block(x: &[f32], out: &mut [f32]) {
+fn round_q8k_block(x: &mut [f32]) {
     let mut max = 0f32;
     let mut amax = 0f32;
-    for &v in x {
+    for &v in x.iter() {
         if libm::fabsf(v) > amax {
             amax = libm::fabsf(v);
             max = v;
         }
     }
     if amax == 0.0 {
-        out.fill(0.0);
+        x.fill(0.0);
         return;
     }
     let iscale = -127.0 / max;
     let d = 1.0 / iscale;
-    for (o, &v) in out.iter_mut().zip(x) {
-        let q = libm::rintf(iscale * v).min(127.0);
-        *o = d * q;
+    for v in x {
+        *v = d * libm::rintf(iscale * *v).min(127.0);
     }
 }
 
@@ -110,8 +106,8 @@ mod tests {
     #[test]
     fn q8_0_rounding_keeps_the_largest_value_and_quantizes_the_rest() {
         let x: [f32; 32] = core::array::from_fn(|i| i as f32 * 0.37 - 5.0);
-        let mut out = [0f32; 32];
-        round(ActivationFormat::Q8_0, &x, &mut out);
+        let mut out = x;
+        round(ActivationFormat::Q8_0, &mut out);
         let d = f16::from_f32(x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0).to_f32();
         for (o, v) in out.iter().zip(x) {
             assert!((o - v).abs() <= d / 2.0 + 1e-6, "{o} vs {v}");
@@ -122,13 +118,14 @@ mod tests {
     #[test]
     fn q8k_rounding_is_within_half_a_step_and_zero_stays_zero() {
         let x: [f32; QK_K] = core::array::from_fn(|i| libm::sinf(i as f32) * 3.0);
-        let mut out = [0f32; QK_K];
-        round(ActivationFormat::Q8K, &x, &mut out);
+        let mut out = x;
+        round(ActivationFormat::Q8K, &mut out);
         let step = 3.0 / 127.0;
         for (o, v) in out.iter().zip(x) {
             assert!((o - v).abs() <= step, "{o} vs {v}");
         }
-        round(ActivationFormat::Q8K, &[0.0; QK_K], &mut out);
+        out = [0.0; QK_K];
+        round(ActivationFormat::Q8K, &mut out);
         assert!(out.iter().all(|&v| v == 0.0));
     }
 }

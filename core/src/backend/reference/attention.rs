@@ -34,7 +34,8 @@ pub fn attention(
         for (h, oh) in out_row.chunks_exact_mut(hd).enumerate() {
             let kv_off = h / c.group_size() * hd;
             let qh = &mut rounded[..hd];
-            round(format, &q_row[h * hd..(h + 1) * hd], qh);
+            qh.copy_from_slice(&q_row[h * hd..(h + 1) * hd]);
+            round(format, qh);
             let scores = &mut scores[..n_pos];
             for (pos, s) in scores.iter_mut().enumerate() {
                 let k = kv.key(layer, pos);
@@ -45,11 +46,7 @@ pub fn attention(
                 *s = dot * scale;
             }
             softmax(scores);
-            if format == ActivationFormat::F16 {
-                for p in scores.iter_mut() {
-                    *p = half::f16::from_f32(*p).to_f32();
-                }
-            }
+            round(format, scores);
             oh.fill(0.0);
             for (pos, &p) in scores.iter().enumerate() {
                 let v = kv.value(layer, pos);

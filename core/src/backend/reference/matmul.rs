@@ -13,7 +13,8 @@ pub fn dot_row(w: &WeightView<'_>, r: usize, x: &[f32]) -> f32 {
     let mut sum = 0f32;
     for_each_chunk(w, r, |start, values| {
         let xs = &mut rounded[..values.len()];
-        round(format, &x[start..start + values.len()], xs);
+        xs.copy_from_slice(&x[start..start + values.len()]);
+        round(format, xs);
         for (a, b) in values.iter().zip(xs.iter()) {
             sum += a * b;
         }
