@@ -117,13 +117,13 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
                     last_row_only,
                 } => {
                     let width = plan.width(x);
-                    let [x, out] = views(&mut arena, plan, [x, out])?;
+                    let [x, out, scratch] = views(&mut arena, plan, [x, out, Buf::Scratch])?;
                     let x = if last_row_only {
                         &x[x.len() - width..]
                     } else {
                         &x[..]
                     };
-                    b.matmul(weight(w)?, x, out, self.parallel);
+                    b.matmul(weight(w)?, x, out, scratch, self.parallel);
                 }
                 Op::AddBias { weight: w, x } => {
                     let [x] = views(&mut arena, plan, [x])?;
@@ -146,8 +146,8 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
                     }
                 }
                 Op::Attention { layer, q, out } => {
-                    let [q, out, scores] = views(&mut arena, plan, [q, out, Buf::Scores])?;
-                    b.attention(q, kv, layer as usize, c, at, scores, out);
+                    let [q, out, scores] = views(&mut arena, plan, [q, out, Buf::Scratch])?;
+                    b.attention(q, kv, layer as usize, c, at, scores, out, self.parallel);
                 }
                 Op::SwiGlu { gate, up } => {
                     let [gate, up] = views(&mut arena, plan, [gate, up])?;

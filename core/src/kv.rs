@@ -5,7 +5,8 @@ use core::fmt;
 
 use half::f16;
 
-/// One cached row (all key/value heads of one position of one layer), in its stored type.
+/// Cached rows in their stored type: one row holds all key (or value) heads of one position
+/// of one layer; [`KvCache::keys`] hands out several rows back to back.
 #[derive(Clone, Copy, Debug)]
 pub enum KvRow<'a> {
     F32(&'a [f32]),
@@ -79,8 +80,8 @@ impl fmt::Display for KvError {
 }
 
 /// Keys and values of past positions, per layer. A row holds every key/value head of one
-/// position: `n_head_kv * head_dim` elements.
-pub trait KvCache {
+/// position: `n_head_kv * head_dim` elements. Attention may read a cache from several threads.
+pub trait KvCache: Sync {
     fn n_layer(&self) -> usize;
     /// Positions the cache holds.
     fn n_ctx(&self) -> usize;
@@ -94,10 +95,21 @@ pub trait KvCache {
         key: &[f32],
         value: &[f32],
     ) -> Result<(), KvError>;
-    /// The key row of `pos` in `layer`. Callers stay below `n_layer` and `n_ctx`.
-    fn key(&self, layer: usize, pos: usize) -> KvRow<'_>;
+    /// The key rows of positions `start..start + n` in `layer`, back to back (`n * width`
+    /// elements), so attention streams a block of positions without a call per row. Callers
+    /// stay below `n_layer` and `n_ctx`.
+    fn keys(&self, layer: usize, start: usize, n: usize) -> KvRow<'_>;
+    /// The value rows of positions `start..start + n` in `layer`, as [`KvCache::keys`].
+    fn values(&self, layer: usize, start: usize, n: usize) -> KvRow<'_>;
+
+    /// The key row of `pos` in `layer`.
+    fn key(&self, layer: usize, pos: usize) -> KvRow<'_> {
+        self.keys(layer, pos, 1)
+    }
     /// The value row of `pos` in `layer`.
-    fn value(&self, layer: usize, pos: usize) -> KvRow<'_>;
+    fn value(&self, layer: usize, pos: usize) -> KvRow<'_> {
+        self.values(layer, pos, 1)
+    }
 }
 
 /// An element type a dense cache can store.
@@ -182,7 +194,7 @@ impl<E: KvElement> DenseKv<E, alloc::vec::Vec<E>> {
     }
 }
 
-impl<E: KvElement, S: AsRef<[E]> + AsMut<[E]>> KvCache for DenseKv<E, S> {
+impl<E: KvElement + Sync, S: AsRef<[E]> + AsMut<[E]> + Sync> KvCache for DenseKv<E, S> {
     fn n_layer(&self) -> usize {
         self.n_layer
     }
@@ -232,14 +244,14 @@ impl<E: KvElement, S: AsRef<[E]> + AsMut<[E]>> KvCache for DenseKv<E, S> {
         Ok(())
     }
 
-    fn key(&self, layer: usize, pos: usize) -> KvRow<'_> {
-        let start = self.row_start(layer, pos);
-        E::row(&self.keys.as_ref()[start..start + self.width])
+    fn keys(&self, layer: usize, start: usize, n: usize) -> KvRow<'_> {
+        let at = self.row_start(layer, start);
+        E::row(&self.keys.as_ref()[at..at + n * self.width])
     }
 
-    fn value(&self, layer: usize, pos: usize) -> KvRow<'_> {
-        let start = self.row_start(layer, pos);
-        E::row(&self.values.as_ref()[start..start + self.width])
+    fn values(&self, layer: usize, start: usize, n: usize) -> KvRow<'_> {
+        let at = self.row_start(layer, start);
+        E::row(&self.values.as_ref()[at..at + n * self.width])
     }
 }
 

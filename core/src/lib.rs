@@ -13,6 +13,8 @@ extern crate alloc;
 
 pub mod arena;
 pub mod backend;
+#[cfg(feature = "alloc")]
+pub mod cpu;
 pub mod dtype;
 pub mod exec;
 pub mod gguf;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tern::engine::GenerateOptions;
+use tern::engine::{BackendKind, GenerateOptions, KvType};
 use tern_core::sample::SamplerParams;
 
 const ARCHS: [&str; 3] = ["llama", "qwen2", "qwen3"];
@@ -14,10 +14,11 @@ fn dir(arch: &str) -> String {
     format!("testdata/fixtures/{arch}")
 }
 
-fn teacher_forced(arch: &str, kind: &str) -> Vec<f32> {
-    let engine = load_with_kv(
+fn teacher_forced(arch: &str, kind: &str, backend: BackendKind) -> Vec<f32> {
+    let engine = load_on(
         &format!("{}/{arch}-{kind}.gguf", dir(arch)),
-        tern::engine::KvType::F16,
+        KvType::F16,
+        backend,
     );
     let tokens = npy_ids(&format!("{}/refs/llama_cpp.{kind}.tokens.npy", dir(arch)));
     engine.session().unwrap().eval_all(&tokens).unwrap()
@@ -69,7 +70,7 @@ fn f32_and_f16_greedy_ids_equal_llama_cpp() {
 #[test]
 fn f16_files_are_within_2e_3_of_llama_cpp() {
     for arch in ARCHS {
-        let logits = teacher_forced(arch, "f16");
+        let logits = teacher_forced(arch, "f16", BackendKind::default());
         let reference = npy(&format!("{}/refs/llama_cpp.f16.logits.npy", dir(arch)));
         let worst = reference
             .rows()
@@ -81,20 +82,28 @@ fn f16_files_are_within_2e_3_of_llama_cpp() {
     }
 }
 
-/// The foundation issue asks for 3% and argmax agreement above a 0.05 margin. Measured: Q8_0
-/// rows agree to 3e-7 until an activation rounds to the other side of a step, after which
-/// these random-weight models drift by up to 2%; Q4_0 (all three) and Q6_K (llama, qwen2)
-/// differ by 2-3% from the first row and reach 5.4%. The cause is not found yet, so this test
-/// holds the measured state (6%, argmax above a 0.1 margin) and guards against regressions.
+/// The foundation issue asks for 3% row-relative L2 and the same argmax wherever llama.cpp's
+/// top-2 margin exceeds 0.05. The reference mirrors ggml's arithmetic where it can (RMSNorm's
+/// f64 sum, activation rounding, SiLU, softmax and attention's summation order; see
+/// `backend/reference/ggml_math.rs`), because on these random-weight models one ulp that moves
+/// an activation across a quantization step grows into percent-level drift. Given llama.cpp's
+/// matmul outputs, every other tensor of every file comes out bit for bit (RoPE to an ulp).
+/// What remains is the matmuls: ggml's kernels (repacked Q4_0/Q4_K GEMM, tiled Q5_K/Q6_K,
+/// tinyBLAS Q8_0, vec_dot Q4_1) sum in other orders, the first projections differ by ~4e-7,
+/// and f16 KV rounding and Q8 activation quantization amplify that into up to 3.4% (qwen2
+/// q5_k_m, both backends) and one argmax flip at a 0.06 margin (qwen3 q4_k_m row 36, reference).
+/// So this test holds the measured state: 3.5%, argmax above a 0.06 margin.
 #[test]
 fn quantized_files_track_llama_cpp() {
-    for arch in ARCHS {
-        for kind in QUANTIZED {
-            let logits = teacher_forced(arch, kind);
-            let reference = npy(&format!("{}/refs/llama_cpp.{kind}.logits.npy", dir(arch)));
-            let worst =
-                assert_close_rows(&format!("{arch} {kind}"), &logits, &reference, 0.06, 0.1);
-            eprintln!("{arch} {kind} vs llama.cpp: max row relative L2 {worst:e}");
+    for backend in BACKENDS {
+        for arch in ARCHS {
+            for kind in QUANTIZED {
+                let logits = teacher_forced(arch, kind, backend);
+                let reference = npy(&format!("{}/refs/llama_cpp.{kind}.logits.npy", dir(arch)));
+                let what = format!("{arch} {kind} on {backend:?}");
+                let worst = assert_close_rows(&what, &logits, &reference, 0.035, 0.06);
+                eprintln!("{what} vs llama.cpp: max row relative L2 {worst:e}");
+            }
         }
     }
 }

@@ -19,8 +19,19 @@ use crate::model::{ModelConfig, WeightRole, WeightView};
 pub trait Parallel: Sync {
     /// Threads that tasks may run on (1 for sequential).
     fn n_threads(&self) -> usize;
-    /// Calls `task(i)` once for each `i` in `0..n_tasks` and returns when all are done.
+
+    /// Calls `task(i)` once for each `i` in `0..n_tasks` and returns when all are done. When
+    /// `n_tasks == n_threads()`, task `i` runs on thread `i`, so work sized for a thread's
+    /// [`speed`](Parallel::speed) lands on that thread.
     fn run(&self, n_tasks: usize, task: &(dyn Fn(usize) + Sync));
+
+    /// Relative speed of thread `thread` (any positive unit, compared between threads only).
+    /// Work is split across threads in proportion to it, so a big core gets more rows than a
+    /// little one; equal speeds give an even split.
+    fn speed(&self, thread: usize) -> f32 {
+        let _ = thread;
+        1.0
+    }
 }
 
 /// Runs every task on the calling thread.
@@ -89,7 +100,16 @@ pub trait Backend<'w> {
     fn rms_norm(&self, x: &[f32], weight: &Self::Weight, eps: f32, out: &mut [f32]);
 
     /// `out[t]` = W `x[t]` for every row `t` of `x` (`cols` wide) into `out` (`rows` wide).
-    fn matmul(&self, weight: &Self::Weight, x: &[f32], out: &mut [f32], par: &dyn Parallel);
+    /// `scratch` holds at least `cols + 16` floats per row of `x`, for the backend's own use
+    /// (e.g. the activations quantized for integer kernels).
+    fn matmul(
+        &self,
+        weight: &Self::Weight,
+        x: &[f32],
+        out: &mut [f32],
+        scratch: &mut [f32],
+        par: &dyn Parallel,
+    );
 
     /// Adds `bias` to every row of `x`.
     fn add_bias(&self, x: &mut [f32], bias: &Self::Weight);
@@ -102,6 +122,7 @@ pub trait Backend<'w> {
 
     /// Causal grouped-query attention of the query rows `q` against positions
     /// `0..=at.first + t` of `layer` in `kv`, into `out`. `scores` has room for `n_ctx` floats.
+    /// A backend may split the work over `par`.
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
@@ -112,6 +133,7 @@ pub trait Backend<'w> {
         at: Positions,
         scores: &mut [f32],
         out: &mut [f32],
+        par: &dyn Parallel,
     );
 
     /// `gate` = silu(`gate`) * `up`, element-wise.

@@ -149,7 +149,17 @@ impl Plan {
         self.spans[buf as usize]
     }
 
-    /// Elements per token row of `buf` (the scores scratch has one row).
+    /// Floats of [`Buf::Scratch`]: a row of `n_ctx` attention scores, or per token a
+    /// matmul input row plus 16 floats (a copy of the row, or its quantized form: at most
+    /// 1.75 bytes per element plus alignment), whichever is more.
+    pub fn scratch_len(&self) -> usize {
+        let c = &self.config;
+        let widest_input = c.n_embd.max(c.q_width()).max(c.n_ff);
+        let per_token = widest_input.saturating_add(16);
+        self.n_ctx.max(self.n_tokens.saturating_mul(per_token))
+    }
+
+    /// Elements per token row of `buf` (the scratch has one row).
     pub fn width(&self, buf: Buf) -> usize {
         let c = &self.config;
         match buf {
@@ -158,14 +168,14 @@ impl Plan {
             Buf::K | Buf::V => c.kv_width(),
             Buf::Gate | Buf::Up => c.n_ff,
             Buf::Logits => c.n_vocab,
-            Buf::Scores => self.n_ctx,
+            Buf::Scratch => self.scratch_len(),
         }
     }
 
     fn buf_len(&self, buf: Buf) -> Option<usize> {
         let rows = match buf {
             Buf::Logits => self.n_logit_rows(),
-            Buf::Scores => 1,
+            Buf::Scratch => 1,
             _ => self.n_tokens,
         };
         rows.checked_mul(self.width(buf))

@@ -4,7 +4,7 @@ use super::LogitRows;
 use crate::model::{LayerTensor, ModelConfig, WeightId};
 
 /// The activation buffers of a step. Each holds `n_tokens` rows (logits: as many rows as
-/// the step wants logits for; scores: one row of `n_ctx`, attention's scratch).
+/// the step wants logits for; scratch: one row, see [`Buf::Scratch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buf {
     /// The residual stream.
@@ -21,7 +21,9 @@ pub enum Buf {
     Gate,
     Up,
     Logits,
-    Scores,
+    /// Working memory of matmuls (activations quantized for integer kernels) and attention
+    /// (a row of scores): room for [`Plan::scratch_len`](super::Plan::scratch_len) floats.
+    Scratch,
 }
 
 impl Buf {
@@ -37,7 +39,7 @@ impl Buf {
         Buf::Gate,
         Buf::Up,
         Buf::Logits,
-        Buf::Scores,
+        Buf::Scratch,
     ];
 }
 
@@ -96,12 +98,13 @@ impl Op {
     pub fn buffers(&self) -> [Option<Buf>; 3] {
         match *self {
             Op::Embed { out } => [Some(out), None, None],
-            Op::RmsNorm { x, out, .. } | Op::MatMul { x, out, .. } => [Some(x), Some(out), None],
+            Op::RmsNorm { x, out, .. } => [Some(x), Some(out), None],
+            Op::MatMul { x, out, .. } => [Some(x), Some(out), Some(Buf::Scratch)],
             Op::AddBias { x, .. } | Op::HeadNorm { x, .. } | Op::Rope { x, .. } => {
                 [Some(x), None, None]
             }
             Op::StoreKv { k, v, .. } => [Some(k), Some(v), None],
-            Op::Attention { q, out, .. } => [Some(q), Some(out), Some(Buf::Scores)],
+            Op::Attention { q, out, .. } => [Some(q), Some(out), Some(Buf::Scratch)],
             Op::SwiGlu { gate, up } => [Some(gate), Some(up), None],
             Op::Add { x, y } => [Some(x), Some(y), None],
         }

@@ -11,7 +11,7 @@
 //! once and walk the blocks.
 
 pub mod float;
-mod kquant;
+pub(crate) mod kquant;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;

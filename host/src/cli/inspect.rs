@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tern::engine::{Engine, EngineOptions};
 use tern::error::EngineError;
+use tern_core::cpu::has_fast_path;
 use tern_core::gguf::Value;
 
 #[derive(Args, Debug)]
@@ -83,16 +84,27 @@ fn report(engine: &Engine, with_metadata: bool) -> String {
     let _ = writeln!(s, "\ntensors:");
     let _ = writeln!(
         s,
-        "  {:<36} {:<6} {:<22} {:>12}",
+        "  {:<36} {:<6} {:<22} {:>12}  cpu matmul",
         "name", "type", "shape", "bytes"
     );
     let mut total = 0usize;
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut fallback = std::collections::BTreeSet::<&str>::new();
+    let tied = gguf.tensor("output.weight").is_none();
     for t in gguf.tensors() {
         let shape: Vec<String> = t.dims[..t.n_dims].iter().map(u64::to_string).collect();
+        let multiplied = t.n_dims == 2 && (t.name != "token_embd.weight" || tied);
+        let path = match (multiplied, has_fast_path(t.dtype)) {
+            (false, _) => "-",
+            (true, true) => "int8 dot",
+            (true, false) => {
+                fallback.insert(t.dtype.name());
+                "f32 (dequantized)"
+            }
+        };
         let _ = writeln!(
             s,
-            "  {:<36} {:<6} {:<22} {:>12}",
+            "  {:<36} {:<6} {:<22} {:>12}  {path}",
             t.name,
             t.dtype.name(),
             format!("[{}]", shape.join(", ")),
@@ -109,6 +121,15 @@ fn report(engine: &Engine, with_metadata: bool) -> String {
         by_type.join(", "),
         total as f64 / (1024.0 * 1024.0)
     );
+    if !fallback.is_empty() {
+        let types: Vec<&str> = fallback.into_iter().collect();
+        let _ = writeln!(
+            s,
+            "  note: the cpu backend has no integer kernels for {}; those matrices are \
+             dequantized to f32 at load",
+            types.join(", ")
+        );
+    }
     s
 }
 

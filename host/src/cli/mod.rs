@@ -1,5 +1,6 @@
 //! Argument parsing and the subcommands.
 
+mod bench;
 mod inspect;
 mod run;
 
@@ -21,6 +22,8 @@ enum Command {
     Run(run::RunArgs),
     /// Show a model's architecture, hyperparameters, tokenizer and tensors.
     Inspect(inspect::InspectArgs),
+    /// Measure prompt and generation speed, printed like llama.cpp's llama-bench.
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Bench(args) => bench::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

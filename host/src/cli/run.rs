@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tern::engine::{BackendKind, Engine, EngineOptions, GenerateOptions, KvType};
 use tern::error::EngineError;
+use tern::threads::MAX_THREADS;
 use tern_core::sample::SamplerParams;
 
 #[derive(Args, Debug)]
@@ -57,20 +58,54 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = KvTypeArg::F16)]
     kv_type: KvTypeArg,
     /// Compute backend
-    #[arg(long, value_enum, default_value_t = BackendArg::Reference)]
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
+    /// Threads that compute [default: the number of physical cores]
+    #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum KvTypeArg {
+pub(super) enum KvTypeArg {
     F32,
     F16,
 }
 
+impl From<KvTypeArg> for KvType {
+    fn from(arg: KvTypeArg) -> KvType {
+        match arg {
+            KvTypeArg::F32 => KvType::F32,
+            KvTypeArg::F16 => KvType::F16,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum BackendArg {
+pub(super) enum BackendArg {
+    /// Repacked weights and integer SIMD kernels for this CPU, on all threads
+    Cpu,
     /// The plain scalar backend every other backend is checked against
     Reference,
+}
+
+impl From<BackendArg> for BackendKind {
+    fn from(arg: BackendArg) -> BackendKind {
+        match arg {
+            BackendArg::Cpu => BackendKind::Cpu,
+            BackendArg::Reference => BackendKind::Reference,
+        }
+    }
+}
+
+/// `-t N`: 0 means the default (physical cores); more than [`MAX_THREADS`] is refused.
+pub(super) fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a thread count"))?;
+    if n > MAX_THREADS {
+        return Err(format!("at most {MAX_THREADS} threads"));
+    }
+    Ok(n)
 }
 
 pub fn run(args: RunArgs) -> Result<(), EngineError> {
@@ -93,13 +128,10 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
     let options = EngineOptions {
         n_ctx: args.ctx_size,
         n_batch: args.batch_size,
-        kv_type: match args.kv_type {
-            KvTypeArg::F32 => KvType::F32,
-            KvTypeArg::F16 => KvType::F16,
-        },
-        backend: match args.backend {
-            BackendArg::Reference => BackendKind::Reference,
-        },
+        kv_type: args.kv_type.into(),
+        backend: args.backend.into(),
+        threads: args.threads.unwrap_or(0),
+        pin_threads: true,
     };
     let engine = load(args.model.as_deref(), options)?;
     let mut session = engine.session()?;
@@ -118,12 +150,13 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
     })?;
     let _ = writeln!(out);
     eprintln!(
-        "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | backend {} | stop: {:?}",
+        "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | backend {}, {} threads | stop: {:?}",
         stats.prompt_tokens,
         stats.prompt_tokens_per_second(),
         stats.generated.len(),
         stats.generated_tokens_per_second(),
         engine.backend_name(),
+        engine.n_threads(),
         stats.stop,
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! The engine: a loaded model (file bytes, configuration, prepared weights, tokenizer) from
 //! which sessions are made.
 
+mod compute;
 mod model_bytes;
 mod session;
 
@@ -9,12 +10,15 @@ pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
 
 use std::path::Path;
 
-use tern_core::backend::Backend;
-use tern_core::backend::reference::Reference;
+use tern_core::backend::Parallel;
 use tern_core::gguf::Gguf;
-use tern_core::model::{LayerWeights, Model, ModelConfig, WeightView};
+use tern_core::model::ModelConfig;
+
+pub(crate) use compute::Compute;
+pub use compute::HostKernels;
 
 use crate::error::EngineError;
+use crate::threads::{MAX_THREADS, ThreadPool, physical_cores};
 use crate::tokenizer::Tokenizer;
 
 /// Element type of the KV cache.
@@ -29,8 +33,10 @@ pub enum KvType {
 /// Which backend computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendKind {
-    /// The scalar reference backend: slow, plain, the oracle.
+    /// The CPU backend: repacked weights, integer kernels for this CPU, all threads.
     #[default]
+    Cpu,
+    /// The scalar reference backend: slow, plain, the oracle.
     Reference,
 }
 
@@ -43,6 +49,10 @@ pub struct EngineOptions {
     pub n_batch: usize,
     pub kv_type: KvType,
     pub backend: BackendKind,
+    /// Threads that compute, the caller's included; 0 picks the number of physical cores.
+    pub threads: usize,
+    /// Pin each worker thread to its own core: for a process that owns the machine.
+    pub pin_threads: bool,
 }
 
 impl Default for EngineOptions {
@@ -52,22 +62,22 @@ impl Default for EngineOptions {
             n_batch: 512,
             kv_type: KvType::default(),
             backend: BackendKind::default(),
+            threads: 0,
+            pin_threads: false,
         }
     }
 }
 
-/// Prepared weights of the reference backend: views into the model's bytes.
-type RefModel = Model<WeightView<'static>, Vec<LayerWeights<WeightView<'static>>>>;
-
 /// A loaded model, ready to make sessions.
 pub struct Engine {
     // Fields drop in declaration order: everything that borrows `bytes` comes before it.
-    model: RefModel,
+    compute: Compute,
     gguf: Gguf<'static>,
     tokenizer: Tokenizer,
     name: String,
     n_ctx: usize,
     options: EngineOptions,
+    pool: ThreadPool,
     #[allow(dead_code)] // Owns the memory that `model` and `gguf` view.
     bytes: ModelBytes,
 }
@@ -150,27 +160,38 @@ impl Engine {
                 "the batch size must be positive".into(),
             ));
         }
-        let backend = Reference;
-        let model = Model::load(
-            &gguf,
-            config,
-            Vec::with_capacity(config.n_layer),
-            |view, role| backend.prepare(view, role),
-        )
-        .map_err(|e| model_err(e.to_string()))?;
+        if options.threads > MAX_THREADS {
+            return Err(EngineError::Option(format!(
+                "{} threads is more than the {MAX_THREADS} allowed",
+                options.threads
+            )));
+        }
+        let compute = Compute::load(options.backend, &gguf, config).map_err(model_err)?;
+        let n_threads = match options.threads {
+            0 => physical_cores(),
+            n => n,
+        };
+        let pool = if options.pin_threads {
+            ThreadPool::pinned(n_threads)
+        } else {
+            ThreadPool::new(n_threads)
+        };
+        let pool = pool
+            .map_err(|e| EngineError::Option(format!("cannot start {n_threads} threads: {e}")))?;
         Ok(Engine {
-            model,
+            compute,
             gguf,
             tokenizer,
             name,
             n_ctx,
             options,
+            pool,
             bytes,
         })
     }
 
     pub fn config(&self) -> &ModelConfig {
-        &self.model.config
+        self.compute.config()
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
@@ -196,8 +217,19 @@ impl Engine {
         &self.options
     }
 
-    pub fn backend_name(&self) -> &'static str {
-        Backend::name(&Reference)
+    /// Threads that compute, the caller's included.
+    pub fn n_threads(&self) -> usize {
+        self.pool.n_threads()
+    }
+
+    /// The threads that compute; sessions run their steps on it.
+    pub fn pool(&self) -> &ThreadPool {
+        &self.pool
+    }
+
+    /// The backend that computes, with the CPU's instruction set: "cpu (x86-avx2)".
+    pub fn backend_name(&self) -> String {
+        self.compute.describe()
     }
 
     /// A fresh session (empty KV cache) over this model.
@@ -205,7 +237,7 @@ impl Engine {
         Session::new(self)
     }
 
-    pub(crate) fn model(&self) -> &RefModel {
-        &self.model
+    pub(crate) fn compute(&self) -> &Compute {
+        &self.compute
     }
 }

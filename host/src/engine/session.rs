@@ -8,9 +8,6 @@ use std::time::{Duration, Instant};
 
 use half::f16;
 use tern_core::arena::Arena;
-use tern_core::backend::Sequential;
-use tern_core::backend::reference::Reference;
-use tern_core::exec::Runner;
 use tern_core::kv::{DenseKv, KvCache};
 use tern_core::plan::{LogitRows, Plan};
 use tern_core::sample::{Sampler, SamplerParams};
@@ -195,12 +192,9 @@ fn step<'a>(
     }
     let plan = Plan::new(engine.config(), tokens.len(), n_ctx, rows)
         .map_err(|e| EngineError::Option(e.to_string()))?;
-    let runner = Runner {
-        backend: &Reference,
-        model: engine.model(),
-        parallel: &Sequential,
-    };
-    let logits = runner.step(&plan, kv, Arena::new(arena), tokens, pos)?;
+    let logits = engine
+        .compute()
+        .step(&plan, kv, Arena::new(arena), tokens, pos, engine.pool())?;
     history.extend_from_slice(tokens);
     Ok(logits)
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tern::engine::{Engine, EngineOptions, KvType};
+use tern::engine::{BackendKind, Engine, EngineOptions, KvType};
 
 /// A path under the repository root.
 pub fn repo(path: &str) -> PathBuf {
@@ -12,17 +12,28 @@ pub fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Loads a model with an f32 KV cache (the references keep f32 or f16 caches; f32 is exact).
+/// Every backend this build has, the default first: each must pass every whole-model test.
+pub const BACKENDS: [BackendKind; 2] = [BackendKind::Cpu, BackendKind::Reference];
+
+/// Loads a model on the default backend with an f32 KV cache (the references keep f32 or f16
+/// caches; f32 is exact).
 pub fn load(path: &str) -> Engine {
-    load_with_kv(path, KvType::F32)
+    load_on(path, KvType::F32, BackendKind::default())
 }
 
 pub fn load_with_kv(path: &str, kv_type: KvType) -> Engine {
+    load_on(path, kv_type, BackendKind::default())
+}
+
+/// Loads a model on `backend` with two threads, so thread splits are always exercised.
+pub fn load_on(path: &str, kv_type: KvType, backend: BackendKind) -> Engine {
     let options = EngineOptions {
         kv_type,
+        backend,
+        threads: 2,
         ..EngineOptions::default()
     };
-    Engine::load(repo(path), options).unwrap_or_else(|e| panic!("{path}: {e}"))
+    Engine::load(repo(path), options).unwrap_or_else(|e| panic!("{path} on {backend:?}: {e}"))
 }
 
 pub fn json(path: &str) -> serde_json::Value {

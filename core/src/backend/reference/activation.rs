@@ -11,7 +11,6 @@ use half::{bf16, f16};
 
 use crate::DType;
 use crate::dtype::QK_K;
-use crate::quant::{dequantize, quantize};
 
 /// The format activations take when multiplied by weights of `weights`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,8 +19,8 @@ pub enum ActivationFormat {
     F32,
     F16,
     BF16,
-    /// 32-element blocks, `d = max|x| / 127` stored as f16, `q = round(x / d)` (ggml Q8_0;
-    /// Q8_1 rounds the same values and adds a block sum).
+    /// 32-element blocks, `d = max|x| / 127` stored as f16, `q = round_even(x * 127 / max|x|)`
+    /// (ggml Q8_0; Q8_1 rounds the same values and adds a block sum).
     Q8_0,
     /// 256-element blocks, `d = max / -127` of the signed value of largest magnitude, stored
     /// as f32, `q = min(127, round_even(x / d))` (ggml Q8_K).
@@ -66,17 +65,40 @@ pub fn round(format: ActivationFormat, x: &mut [f32]) {
                 *v = bf16::from_f32(*v).to_f32();
             }
         }
-        ActivationFormat::Q8_0 => {
-            for block in x.chunks_exact_mut(32) {
-                let mut bytes = [0u8; 34];
-                // One whole block each way, so both calls succeed.
-                let ok = quantize(DType::Q8_0, block, &mut bytes).is_ok()
-                    && dequantize(DType::Q8_0, &bytes, block).is_ok();
-                debug_assert!(ok);
-            }
-        }
+        ActivationFormat::Q8_0 => x.chunks_exact_mut(32).for_each(round_q8_0_block),
         ActivationFormat::Q8K => x.chunks_exact_mut(QK_K).for_each(round_q8k_block),
     }
+}
+
+/// As ggml's SIMD `quantize_row_q8_0` (not its `_ref`, which llama.cpp never uses for
+/// activations): `q = round_even(x * (127 / amax))`, times the f16 of `amax / 127`.
+fn round_q8_0_block(x: &mut [f32]) {
+    round_q8_1_block(x);
+}
+
+/// Rounds one 32-element block as [`round_q8_0_block`] and returns Q8_1's block sum as
+/// ggml stores it: `s = f16(d * Σq)` with the unrounded scale `d = amax / 127`. Weights
+/// with a minimum `m` (Q4_1, Q5_1) add `m * s` per block.
+pub(crate) fn round_q8_1_block(x: &mut [f32]) -> f32 {
+    let amax = x.iter().fold(0f32, |m, v| m.max(libm::fabsf(*v)));
+    let d = amax / 127.0;
+    let d16 = f16::from_f32(d).to_f32();
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    let mut sum = 0f32;
+    for v in x {
+        let q = libm::rintf(*v * id);
+        sum += q;
+        *v = d16 * q;
+    }
+    q8_1_sum(d * sum)
+}
+
+/// Q8_1's block sum `s` as ggml stores it, in f16, except that a sum beyond f16's range stays
+/// f32 where ggml's would become infinite (activation outliers of thousands exist in real
+/// models; an infinite logit helps no one).
+pub fn q8_1_sum(s: f32) -> f32 {
+    let rounded = f16::from_f32(s).to_f32();
+    if rounded.is_finite() { rounded } else { s }
 }
 
 fn round_q8k_block(x: &mut [f32]) {

@@ -1,11 +1,16 @@
 //! Element-wise ops.
 
-/// `gate` = silu(`gate`) * `up`, computed as run.c's SwiGLU.
+use super::ggml_math;
+
+/// `gate` = silu(`gate`) * `up`, computed as llama.cpp's `ggml_vec_swiglu_f32` computes it
+/// (ggml-cpu/vec.cpp:417, AVX-512 build), with ggml's vectorized SiLU, so that the reference
+/// stays on llama.cpp's side of every later quantization rounding step (see `ggml_math`).
+/// ggml runs the op row by row and takes a scalar SiLU (libc `expf`) for the last
+/// `width % 16` elements of each row; this op does not know the row width, so those elements
+/// (none where the width is a multiple of 16, as in common models) can differ by an ulp.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
-        let mut v = *g;
-        v *= 1.0 / (1.0 + libm::expf(-v));
-        *g = v * u;
+        *g = ggml_math::silu(*g) * u;
     }
 }
 

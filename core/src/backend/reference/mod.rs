@@ -5,12 +5,13 @@
 mod activation;
 mod attention;
 mod elementwise;
+mod ggml_math;
 mod matmul;
 mod norm;
 mod rope;
 mod rows;
 
-pub use activation::{ActivationFormat, round as round_activations};
+pub use activation::{ActivationFormat, q8_1_sum, round as round_activations};
 pub use attention::attention;
 pub use elementwise::{add, swiglu};
 pub use matmul::{dot_row, matmul};
@@ -51,7 +52,14 @@ impl<'w> Backend<'w> for Reference {
         rms_norm(x, weight, eps, out);
     }
 
-    fn matmul(&self, weight: &WeightView<'w>, x: &[f32], out: &mut [f32], _par: &dyn Parallel) {
+    fn matmul(
+        &self,
+        weight: &WeightView<'w>,
+        x: &[f32],
+        out: &mut [f32],
+        _scratch: &mut [f32],
+        _par: &dyn Parallel,
+    ) {
         matmul(weight, x, out);
     }
 
@@ -82,6 +90,7 @@ impl<'w> Backend<'w> for Reference {
         at: Positions,
         scores: &mut [f32],
         out: &mut [f32],
+        _par: &dyn Parallel,
     ) {
         attention(q, kv, layer, config, at.first, scores, out);
     }

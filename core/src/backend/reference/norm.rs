@@ -1,4 +1,5 @@
-//! RMS normalisation, as run.c's `rmsnorm`: `w * (x / sqrt(mean(x^2) + eps))`.
+//! RMS normalisation, as run.c's `rmsnorm`: `w * (x / sqrt(mean(x^2) + eps))`, with ggml's
+//! f64 sum of squares.
 
 use super::rows::for_each_chunk;
 use crate::model::WeightView;
@@ -33,12 +34,14 @@ pub fn head_norm(x: &mut [f32], weight: &WeightView<'_>, eps: f32) {
     }
 }
 
+/// `1 / sqrt(mean(x^2) + eps)` as ggml computes it: each square in f32, summed in f64, the
+/// mean rounded to f32. Activations from quantized embeddings sit on rounding ties of the
+/// next quantization, so even the last bit of this scale decides results.
 fn inverse_rms(x: &[f32], eps: f32) -> f32 {
-    let mut ss = 0f32;
+    let mut ss = 0f64;
     for &v in x {
-        ss += v * v;
+        ss += f64::from(v * v);
     }
-    ss /= x.len() as f32;
-    ss += eps;
-    1.0 / libm::sqrtf(ss)
+    let mean = (ss / x.len() as f64) as f32;
+    1.0 / libm::sqrtf(mean + eps)
 }

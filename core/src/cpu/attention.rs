@@ -1,0 +1,166 @@
+//! Causal grouped-query attention with an online softmax: the maximum and the sum of the
+//! exponentials are found in one streaming pass (rescaled as the maximum grows), so no score
+//! row, let alone the score matrix, is ever stored and long contexts cost no extra memory.
+//! Query heads read their group's key/value head in place: K and V are never repeated.
+
+use half::f16;
+
+use super::kernels::CpuKernels;
+use super::split::{SharedMut, share, share_by_cost};
+use crate::backend::Parallel;
+use crate::kv::{KvCache, KvRow};
+use crate::model::ModelConfig;
+
+/// Positions scored at a time.
+const CHUNK: usize = 32;
+
+/// Floats of rounded queries a thread keeps on its stack: query heads are taken this many
+/// floats' worth at a time (32 heads of 64).
+const QUERY_FLOATS: usize = 2048;
+
+/// For every query row `t` (position `first + t`) and head `h`, attends over positions
+/// `0..=first + t` of KV head `h / group_size` into `out`. The query heads of one group are
+/// computed together, so each key and value row is read once per group, not once per head.
+#[allow(clippy::too_many_arguments)]
+pub fn attention<K: CpuKernels + ?Sized>(
+    k: &K,
+    q: &[f32],
+    kv: &dyn KvCache,
+    layer: usize,
+    c: &ModelConfig,
+    first: usize,
+    out: &mut [f32],
+    par: &dyn Parallel,
+) {
+    let (hd, qw, group, n_kv) = (c.head_dim, c.q_width(), c.group_size(), c.n_head_kv);
+    let n_tok = q.len() / qw;
+    let threads = par.n_threads().max(1);
+    let out = SharedMut::new(out);
+    // The query heads of KV head `g` are `g * group..(g + 1) * group`: one contiguous run.
+    let one = |t: usize, g: usize| {
+        let heads = t * qw + g * group * hd..t * qw + (g + 1) * group * hd;
+        // SAFETY: each (token, KV head) pair is computed by exactly one thread (see below),
+        // and the pairs' output ranges are disjoint.
+        let o = unsafe { out.range(heads.clone()) };
+        group_attention(k, &q[heads], hd, kv, layer, g * hd, first + t + 1, o);
+    };
+    if n_tok >= 2 * threads {
+        // Prefill: whole tokens per thread, balanced by their causal length.
+        par.run(threads, &|i| {
+            for t in share_by_cost(n_tok, par, i, |t| (first + t + 1) as u64) {
+                (0..n_kv).for_each(|g| one(t, g));
+            }
+        });
+    } else {
+        // Decode: (token, KV head) pairs per thread.
+        par.run(threads, &|i| {
+            for pair in share(n_tok * n_kv, par, i) {
+                one(pair / n_kv, pair % n_kv);
+            }
+        });
+    }
+}
+
+/// The query heads `q` (back to back, `hd` wide) that share the KV head at offset `kv_off`,
+/// over `n_pos` positions, a stack's worth of heads at a time.
+#[allow(clippy::too_many_arguments)]
+fn group_attention<K: CpuKernels + ?Sized>(
+    k: &K,
+    q: &[f32],
+    hd: usize,
+    kv: &dyn KvCache,
+    layer: usize,
+    kv_off: usize,
+    n_pos: usize,
+    out: &mut [f32],
+) {
+    let per_batch = (QUERY_FLOATS / hd).max(1) * hd;
+    for (q, out) in q.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
+        heads(k, q, hd, kv, layer, kv_off, n_pos, out);
+    }
+}
+
+/// Query heads (at most [`QUERY_FLOATS`] floats) sharing one KV head, in two passes over the
+/// positions: the first finds each head's softmax maximum and sum online, the second
+/// recomputes each score and adds the value row times the normalized probability. The
+/// probabilities meet an f16 cache in f16, as llama.cpp's attention multiplies them (so
+/// results track it to its own rounding); the second score pass costs a re-read of the keys,
+/// never a stored score row.
+#[allow(clippy::too_many_arguments)]
+fn heads<K: CpuKernels + ?Sized>(
+    k: &K,
+    q: &[f32],
+    hd: usize,
+    kv: &dyn KvCache,
+    layer: usize,
+    kv_off: usize,
+    n_pos: usize,
+    out: &mut [f32],
+) {
+    let width = kv.width();
+    let f16_cache = matches!(kv.key(layer, 0), KvRow::F16(_));
+    // An f16 cache meets the query in f16, as llama.cpp's attention does (and the reference).
+    let mut rounded = [0f32; QUERY_FLOATS];
+    let rounded = &mut rounded[..q.len()];
+    for (r, &v) in rounded.iter_mut().zip(q) {
+        *r = if f16_cache {
+            f16::from_f32(v).to_f32()
+        } else {
+            v
+        };
+    }
+    let n_heads = q.len() / hd;
+    let scale = 1.0 / libm::sqrtf(hd as f32);
+    let mut max = [f32::NEG_INFINITY; QUERY_FLOATS];
+    let mut sum = [0f64; QUERY_FLOATS];
+    let (max, sum) = (&mut max[..n_heads], &mut sum[..n_heads]);
+    let mut scores = [0f32; CHUNK];
+    for start in (0..n_pos).step_by(CHUNK) {
+        let n = CHUNK.min(n_pos - start);
+        let keys = kv.keys(layer, start, n);
+        for (h, qh) in rounded.chunks_exact(hd).enumerate() {
+            let scores = &mut scores[..n];
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = dot_at(k, qh, keys, j * width + kv_off) * scale;
+            }
+            let chunk_max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if chunk_max > max[h] {
+                // The sum so far was relative to the old maximum.
+                sum[h] *= f64::from(libm::expf(max[h] - chunk_max));
+                max[h] = chunk_max;
+            }
+            sum[h] += scores
+                .iter()
+                .map(|&s| f64::from(libm::expf(s - max[h])))
+                .sum::<f64>();
+        }
+    }
+    out.fill(0.0);
+    for start in (0..n_pos).step_by(CHUNK) {
+        let n = CHUNK.min(n_pos - start);
+        let (keys, values) = (kv.keys(layer, start, n), kv.values(layer, start, n));
+        for (h, (qh, oh)) in rounded
+            .chunks_exact(hd)
+            .zip(out.chunks_exact_mut(hd))
+            .enumerate()
+        {
+            let inv_sum = (1.0 / sum[h]) as f32;
+            for j in 0..n {
+                let at = j * width + kv_off;
+                let p = libm::expf(dot_at(k, qh, keys, at) * scale - max[h]) * inv_sum;
+                match values {
+                    KvRow::F16(v) => k.axpy_f16(oh, f16::from_f32(p).to_f32(), &v[at..at + hd]),
+                    KvRow::F32(v) => k.axpy_f32(oh, p, &v[at..at + hd]),
+                }
+            }
+        }
+    }
+}
+
+/// dot(`q`, the `q.len()` elements of `rows` from `at`).
+fn dot_at<K: CpuKernels + ?Sized>(k: &K, q: &[f32], rows: KvRow<'_>, at: usize) -> f32 {
+    match rows {
+        KvRow::F16(r) => k.dot_f16(q, &r[at..at + q.len()]),
+        KvRow::F32(r) => k.dot_f32(q, &r[at..at + q.len()]),
+    }
+}

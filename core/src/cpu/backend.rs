@@ -1,0 +1,138 @@
+//! [`Cpu`]: the [`Backend`] of every CPU, generic over its microkernels.
+
+use super::codes::CodeFormat;
+use super::kernels::CpuKernels;
+use super::matmul::{Packed, matmul};
+use super::panel::{F32Panels, PanelLayout};
+use crate::DType;
+use crate::backend::reference::{self, ActivationFormat, dequantize_row, for_each_chunk};
+use crate::backend::{Backend, Parallel, Positions, PrepareError};
+use crate::kv::KvCache;
+use crate::model::{ModelConfig, WeightRole, WeightView};
+
+/// Whether weights of `dtype` get integer kernels (others are dequantized to f32 panels).
+pub const fn has_fast_path(dtype: DType) -> bool {
+    CodeFormat::of(dtype).is_some()
+}
+
+/// A CPU backend over the microkernels `K`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu<K> {
+    pub kernels: K,
+}
+
+/// A weight for [`Cpu`]: the file's view (read by element-wise ops and the embedding
+/// lookup), and for matrices their repacked panels.
+pub struct CpuWeight<'w> {
+    pub view: WeightView<'w>,
+    pub packed: Option<Packed>,
+}
+
+impl<K: CpuKernels> Cpu<K> {
+    pub fn new(kernels: K) -> Self {
+        Cpu { kernels }
+    }
+}
+
+impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
+    type Weight = CpuWeight<'w>;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn prepare(
+        &self,
+        view: WeightView<'w>,
+        role: WeightRole,
+    ) -> Result<CpuWeight<'w>, PrepareError> {
+        let packed = match role {
+            WeightRole::Matrix => Some(match CodeFormat::of(view.dtype) {
+                Some(format) => {
+                    let layout = PanelLayout {
+                        format,
+                        cols: view.cols,
+                    };
+                    Packed::Codes {
+                        layout,
+                        rows: view.rows,
+                        data: self.kernels.pack_codes(&view, layout),
+                    }
+                }
+                None => Packed::F32 {
+                    activations: ActivationFormat::for_weights(view.dtype),
+                    panels: F32Panels::pack(&view),
+                },
+            }),
+            WeightRole::Vector | WeightRole::Embedding => None,
+        };
+        Ok(CpuWeight { view, packed })
+    }
+
+    fn embed(&self, table: &CpuWeight<'w>, tokens: &[u32], out: &mut [f32]) {
+        let t = &table.view;
+        for (&token, row) in tokens.iter().zip(out.chunks_exact_mut(t.cols)) {
+            dequantize_row(t, token as usize, row);
+        }
+    }
+
+    fn rms_norm(&self, x: &[f32], weight: &CpuWeight<'w>, eps: f32, out: &mut [f32]) {
+        reference::rms_norm(x, &weight.view, eps, out);
+    }
+
+    fn matmul(
+        &self,
+        weight: &CpuWeight<'w>,
+        x: &[f32],
+        out: &mut [f32],
+        scratch: &mut [f32],
+        par: &dyn Parallel,
+    ) {
+        match &weight.packed {
+            Some(packed) => matmul(&self.kernels, packed, x, out, scratch, par),
+            // Only matrices are multiplied, and every matrix is packed at `prepare`.
+            None => reference::matmul(&weight.view, x, out),
+        }
+    }
+
+    fn add_bias(&self, x: &mut [f32], bias: &CpuWeight<'w>) {
+        let b = &bias.view;
+        for row in x.chunks_exact_mut(b.cols) {
+            for_each_chunk(b, 0, |start, values| {
+                for (v, b) in row[start..start + values.len()].iter_mut().zip(values) {
+                    *v += b;
+                }
+            });
+        }
+    }
+
+    fn head_norm(&self, x: &mut [f32], weight: &CpuWeight<'w>, eps: f32) {
+        reference::head_norm(x, &weight.view, eps);
+    }
+
+    fn rope(&self, x: &mut [f32], n_heads: usize, config: &ModelConfig, at: Positions) {
+        reference::rope(x, n_heads, config, at.first);
+    }
+
+    fn attention(
+        &self,
+        q: &[f32],
+        kv: &dyn KvCache,
+        layer: usize,
+        config: &ModelConfig,
+        at: Positions,
+        _scores: &mut [f32],
+        out: &mut [f32],
+        par: &dyn Parallel,
+    ) {
+        super::attention::attention(&self.kernels, q, kv, layer, config, at.first, out, par);
+    }
+
+    fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
+        reference::swiglu(gate, up);
+    }
+
+    fn add(&self, x: &mut [f32], y: &[f32]) {
+        reference::add(x, y);
+    }
+}

@@ -1,0 +1,158 @@
+//! The microkernels a CPU backend supplies, and their scalar definitions.
+//!
+//! The driver ([`super::matmul`], [`super::attention`]) owns tiling, thread split and loop
+//! order; a backend crate (x86, NEON) only supplies these small kernels over the shared panel
+//! and activation layouts. Every method has a scalar default that *is* its definition: SIMD
+//! versions must agree with it up to float summation order, and are property-tested against
+//! it.
+
+use half::f16;
+
+use super::act::{ActLayout, ActRow, quantize_row};
+use super::codes::ZeroPoint;
+use alloc::vec::Vec;
+
+use super::panel::{PANEL_ROWS, PanelLayout, pack_codes, packed_code, trailer_value};
+use crate::model::WeightView;
+
+/// Most token rows one kernel call multiplies.
+pub const MAX_TILE_TOKENS: usize = 8;
+
+/// A tile of consecutive quantized activation rows: `n` rows, `layout.stride()` bytes apart.
+#[derive(Clone, Copy)]
+pub struct ActTile<'a> {
+    pub layout: ActLayout,
+    pub bytes: &'a [u8],
+    pub n: usize,
+}
+
+impl<'a> ActTile<'a> {
+    pub fn row(&self, t: usize) -> ActRow<'a> {
+        let stride = self.layout.stride();
+        ActRow {
+            layout: self.layout,
+            bytes: &self.bytes[t * stride..(t + 1) * stride],
+        }
+    }
+}
+
+/// Microkernels and their scalar definitions.
+pub trait CpuKernels: Sync {
+    /// The instruction set in use, for messages and benchmarks (e.g. "avx512-vnni").
+    fn name(&self) -> &'static str;
+
+    /// Token rows per `gemm_*` call this implementation is fastest with (at most
+    /// [`MAX_TILE_TOKENS`]).
+    fn tile_tokens(&self) -> usize {
+        4
+    }
+
+    /// Repacks a matrix of a format with codes into panels of `layout.panel_bytes()` bytes
+    /// each, in the layout this implementation's `gemm_codes` reads. The default is the
+    /// portable layout of [`super::panel`].
+    fn pack_codes(&self, w: &WeightView<'_>, layout: PanelLayout) -> Vec<u8> {
+        pack_codes(w, layout)
+    }
+
+    /// `out[t][r]` = dot(row `r` of `panel`, activation row `t`) for every row of `acts`
+    /// (`out.len() == acts.n`, at most [`MAX_TILE_TOKENS`]).
+    fn gemm_codes(
+        &self,
+        layout: PanelLayout,
+        panel: &[u8],
+        acts: ActTile<'_>,
+        out: &mut [[f32; PANEL_ROWS]],
+    ) {
+        gemm_codes_scalar(layout, panel, acts, out);
+    }
+
+    /// `out[t][r]` = dot(row `r` of the f32 `panel`, `x` row `t`) with rows of `cols`.
+    fn gemm_f32(&self, cols: usize, panel: &[f32], x: &[f32], out: &mut [[f32; PANEL_ROWS]]) {
+        gemm_f32_scalar(cols, panel, x, out);
+    }
+
+    /// Quantizes `x` into `row` (see [`super::act`]).
+    fn quantize_row(&self, layout: ActLayout, x: &[f32], row: &mut [u8]) {
+        quantize_row(layout, x, row);
+    }
+
+    /// `Σ a[i] * b[i]`.
+    fn dot_f32(&self, a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(a, b)| a * b).sum()
+    }
+
+    /// `Σ a[i] * b[i]` with `b` in f16.
+    fn dot_f16(&self, a: &[f32], b: &[f16]) -> f32 {
+        a.iter().zip(b).map(|(a, b)| a * b.to_f32()).sum()
+    }
+
+    /// `y[i] += a * x[i]`.
+    fn axpy_f32(&self, y: &mut [f32], a: f32, x: &[f32]) {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
+    }
+
+    /// `y[i] += a * x[i]` with `x` in f16.
+    fn axpy_f16(&self, y: &mut [f32], a: f32, x: &[f16]) {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x.to_f32());
+    }
+}
+
+/// The scalar kernels: the definitions, and the fallback on CPUs without SIMD paths.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScalarKernels;
+
+impl CpuKernels for ScalarKernels {
+    fn name(&self) -> &'static str {
+        "scalar"
+    }
+}
+
+/// Definition of [`CpuKernels::gemm_codes`]. Per sub-block `b`, with integer dot
+/// `idot = Σ q_w * q_a`:
+///
+/// - zero point `o`: `acc += (s_w * d_a) * (idot - o * isum_a) as f32`;
+/// - minimum: `acc += (s_w * d_a) * idot as f32 + m_w * fsum_a`.
+pub fn gemm_codes_scalar(
+    layout: PanelLayout,
+    panel: &[u8],
+    acts: ActTile<'_>,
+    out: &mut [[f32; PANEL_ROWS]],
+) {
+    let sb = layout.format.sub_block;
+    for (t, out) in out.iter_mut().enumerate().take(acts.n) {
+        let a = acts.row(t);
+        let mut acc = [0f32; PANEL_ROWS];
+        for (b, sub) in panel.chunks_exact(layout.sub_block_bytes()).enumerate() {
+            let d_a = a.d(b);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let idot: i32 = (0..sb)
+                    .map(|k| {
+                        i32::from(packed_code(layout, sub, r, k)) * i32::from(a.code(b * sb + k))
+                    })
+                    .sum();
+                let scale = trailer_value(layout, sub, 0, r) * d_a;
+                *acc += match layout.format.zero {
+                    ZeroPoint::Offset(o) => scale * (idot - i32::from(o) * a.isum(b)) as f32,
+                    ZeroPoint::Min => {
+                        scale * idot as f32 + trailer_value(layout, sub, 1, r) * a.fsum(b)
+                    }
+                };
+            }
+        }
+        *out = acc;
+    }
+}
+
+/// Definition of [`CpuKernels::gemm_f32`].
+pub fn gemm_f32_scalar(cols: usize, panel: &[f32], x: &[f32], out: &mut [[f32; PANEL_ROWS]]) {
+    for (x, out) in x.chunks_exact(cols).zip(out.iter_mut()) {
+        let mut acc = [0f32; PANEL_ROWS];
+        for (k, &xv) in x.iter().enumerate() {
+            let w = &panel[k * PANEL_ROWS..(k + 1) * PANEL_ROWS];
+            for (acc, &w) in acc.iter_mut().zip(w) {
+                *acc += w * xv;
+            }
+        }
+        *out = acc;
+    }
+}

@@ -1,0 +1,169 @@
+//! The matmul driver: activations quantized once per step, then the output rows split over
+//! threads by panel, each thread walking its panels in cache-sized chunks and, within a
+//! chunk, the tokens in kernel-sized tiles (GEMV when there is one token, GEMM otherwise).
+
+use alloc::vec::Vec;
+
+use super::act::ActLayout;
+use super::kernels::{ActTile, CpuKernels, MAX_TILE_TOKENS};
+use super::panel::{F32Panels, PANEL_ROWS, PanelLayout, panel_count};
+use super::split::{SharedMut, share};
+use crate::backend::Parallel;
+use crate::backend::reference::{ActivationFormat, round_activations};
+
+/// Panels a thread finishes for every token tile before moving on: small enough that the
+/// chunk stays in L2 while the tiles stream past it.
+const PANEL_CHUNK: usize = 16;
+
+/// A matrix in a CPU backend's layout.
+pub enum Packed {
+    /// Integer codes in panels (the fast formats).
+    Codes {
+        layout: PanelLayout,
+        rows: usize,
+        data: Vec<u8>,
+    },
+    /// Dequantized f32 panels; activations are first rounded as the file's format pairs them
+    /// (see [`ActivationFormat`]).
+    F32 {
+        activations: ActivationFormat,
+        panels: F32Panels,
+    },
+}
+
+impl Packed {
+    pub fn rows(&self) -> usize {
+        match self {
+            Packed::Codes { rows, .. } => *rows,
+            Packed::F32 { panels, .. } => panels.rows,
+        }
+    }
+
+    pub fn cols(&self) -> usize {
+        match self {
+            Packed::Codes { layout, .. } => layout.cols,
+            Packed::F32 { panels, .. } => panels.cols,
+        }
+    }
+
+    /// Bytes of packed weights.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Packed::Codes { data, .. } => data.len(),
+            Packed::F32 { panels, .. } => panels.data.len() * 4,
+        }
+    }
+}
+
+/// `out[t]` = W `x[t]` for every row of `x`. `scratch` holds `cols + 16` floats per row.
+pub fn matmul<K: CpuKernels + ?Sized>(
+    k: &K,
+    w: &Packed,
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut [f32],
+    par: &dyn Parallel,
+) {
+    let (rows, cols) = (w.rows(), w.cols());
+    let n = x.len() / cols;
+    let threads = par.n_threads().max(1);
+    match w {
+        Packed::Codes { layout, data, .. } => {
+            let act = ActLayout::for_codes(layout.format, cols);
+            let stride = act.stride();
+            let acts = &mut as_bytes(scratch)[..n * stride];
+            {
+                let shared = SharedMut::new(acts);
+                par.run(threads, &|i| {
+                    for t in share(n, par, i) {
+                        // SAFETY: each token's row is written by the one thread whose share
+                        // holds the token.
+                        let row = unsafe { shared.range(t * stride..(t + 1) * stride) };
+                        k.quantize_row(act, &x[t * cols..(t + 1) * cols], row);
+                    }
+                });
+            }
+            let acts: &[u8] = acts;
+            let panel_bytes = layout.panel_bytes();
+            for_each_tile(k, rows, n, out, par, |panel, t0, out| {
+                let tile = ActTile {
+                    layout: act,
+                    bytes: &acts[t0 * stride..(t0 + out.len()) * stride],
+                    n: out.len(),
+                };
+                let data = &data[panel * panel_bytes..(panel + 1) * panel_bytes];
+                k.gemm_codes(*layout, data, tile, out);
+            });
+        }
+        Packed::F32 {
+            activations,
+            panels,
+        } => {
+            let xs = &mut scratch[..x.len()];
+            xs.copy_from_slice(x);
+            if *activations != ActivationFormat::F32 {
+                let shared = SharedMut::new(xs);
+                par.run(threads, &|i| {
+                    let r = share(n, par, i);
+                    // SAFETY: each thread rounds the rows of its own share.
+                    let rows = unsafe { shared.range(r.start * cols..r.end * cols) };
+                    rows.chunks_exact_mut(cols)
+                        .for_each(|row| round_activations(*activations, row));
+                });
+            }
+            let xs: &[f32] = xs;
+            for_each_tile(k, rows, n, out, par, |panel, t0, out| {
+                let x = &xs[t0 * cols..(t0 + out.len()) * cols];
+                k.gemm_f32(cols, panels.panel(panel), x, out);
+            });
+        }
+    }
+}
+
+/// Runs `tile(panel, first_token, out)` over every panel and token tile, panels split over
+/// threads, and scatters each tile's results into `out` (token-major, `rows` wide).
+fn for_each_tile<K: CpuKernels + ?Sized>(
+    k: &K,
+    rows: usize,
+    n: usize,
+    out: &mut [f32],
+    par: &dyn Parallel,
+    tile: impl Fn(usize, usize, &mut [[f32; PANEL_ROWS]]) + Sync,
+) {
+    let n_panels = panel_count(rows);
+    let tile_tokens = k.tile_tokens().clamp(1, MAX_TILE_TOKENS);
+    let out = SharedMut::new(out);
+    par.run(par.n_threads().max(1), &|i| {
+        let mine = share(n_panels, par, i);
+        let mut results = [[0f32; PANEL_ROWS]; MAX_TILE_TOKENS];
+        let mut chunk = mine.start;
+        while chunk < mine.end {
+            let chunk_end = (chunk + PANEL_CHUNK).min(mine.end);
+            for t0 in (0..n).step_by(tile_tokens) {
+                let nt = tile_tokens.min(n - t0);
+                for panel in chunk..chunk_end {
+                    let results = &mut results[..nt];
+                    tile(panel, t0, results);
+                    let row0 = panel * PANEL_ROWS;
+                    let valid = PANEL_ROWS.min(rows - row0);
+                    for (t, r) in results.iter().enumerate() {
+                        let at = (t0 + t) * rows + row0;
+                        // SAFETY: this thread alone owns the rows of its panels, in every
+                        // token's output row.
+                        let dst = unsafe { out.range(at..at + valid) };
+                        dst.copy_from_slice(&r[..valid]);
+                    }
+                }
+            }
+            chunk = chunk_end;
+        }
+    });
+}
+
+/// The scratch floats as bytes, for quantized activations.
+fn as_bytes(floats: &mut [f32]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment requirement and every byte pattern is a valid u8 (and,
+    // read back later as f32, a valid f32); the length covers exactly the same memory, and
+    // the borrow of `floats` is handed over for the returned slice's lifetime.
+    unsafe { core::slice::from_raw_parts_mut(floats.as_mut_ptr().cast::<u8>(), floats.len() * 4) }
+}

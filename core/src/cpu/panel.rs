@@ -1,0 +1,321 @@
+//! Weights repacked at load into panels the microkernels stream.
+//!
+//! A panel holds [`PANEL_ROWS`] consecutive rows of a matrix, interleaved four columns at a
+//! time, so one 32-byte vector load gives four codes of each of eight rows: exactly the
+//! operand of an unsigned-by-signed 4-way byte dot product (`vpdpbusd`, `pmaddubsw` +
+//! `pmaddwd`, NEON `udot`-style) against four activation bytes broadcast to every lane. Each
+//! lane then accumulates one row, so a sub-block ends without any horizontal sum.
+//!
+//! Layout of one panel, sub-block after sub-block along the row (`S` = sub-block length,
+//! `G = S / 4` groups of four columns):
+//!
+//! - codes: 8-bit formats take `G` vectors of 32 bytes, vector `g` holding in byte `4r + e`
+//!   the code of row `r`, column `4g + e`. 4-bit formats take `G / 2` vectors, vector `v`
+//!   holding group `v` in the low nibbles and group `v + G / 2` in the high nibbles;
+//! - the 8 rows' scales (f16 where the format's scales are f16, else f32), then, for formats
+//!   with minimums, the 8 rows' minimums in the same type.
+//!
+//! Rows past the end of the matrix are zero codes with zero scales. Formats without integer
+//! codes use [`F32Panel`]s: `cols` steps of the 8 rows' f32 values.
+
+use alloc::vec::Vec;
+
+use half::f16;
+
+use super::codes::{BlockCodes, CodeFormat, ZeroPoint};
+use crate::model::WeightView;
+use crate::quant::dequantize;
+
+/// Rows per panel.
+pub const PANEL_ROWS: usize = 8;
+
+/// Byte layout of the panels of one matrix in a code format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PanelLayout {
+    pub format: CodeFormat,
+    /// Columns of the matrix (a multiple of the file format's block).
+    pub cols: usize,
+}
+
+impl PanelLayout {
+    /// Bytes of the codes of one sub-block.
+    pub const fn code_bytes(&self) -> usize {
+        let s = self.format.sub_block;
+        if self.format.bits == 4 { 4 * s } else { 8 * s }
+    }
+
+    /// Bytes of one scale or minimum.
+    pub const fn scale_size(&self) -> usize {
+        if self.format.f16_scales { 2 } else { 4 }
+    }
+
+    /// Bytes of one sub-block: codes, scales and, with minimums, minimums.
+    pub const fn sub_block_bytes(&self) -> usize {
+        let per_row = match self.format.zero {
+            ZeroPoint::Min => 2 * self.scale_size(),
+            ZeroPoint::Offset(_) => self.scale_size(),
+        };
+        self.code_bytes() + PANEL_ROWS * per_row
+    }
+
+    pub const fn n_sub_blocks(&self) -> usize {
+        self.cols / self.format.sub_block
+    }
+
+    pub const fn panel_bytes(&self) -> usize {
+        self.n_sub_blocks() * self.sub_block_bytes()
+    }
+}
+
+/// Number of panels for `rows` rows.
+pub const fn panel_count(rows: usize) -> usize {
+    rows.div_ceil(PANEL_ROWS)
+}
+
+/// Packs the whole of `w` (a matrix in a format with codes) into panels.
+pub fn pack_codes(w: &WeightView<'_>, layout: PanelLayout) -> Vec<u8> {
+    let panel_bytes = layout.panel_bytes();
+    let mut out = alloc::vec![0u8; panel_count(w.rows) * panel_bytes];
+    let mut codes: [BlockCodes; PANEL_ROWS] = core::array::from_fn(|_| BlockCodes::new());
+    let block_len = w.dtype.block_len();
+    let block_bytes = w.dtype.block_bytes();
+    let subs_per_block = block_len / layout.format.sub_block;
+    for (p, panel) in out.chunks_exact_mut(panel_bytes).enumerate() {
+        let row0 = p * PANEL_ROWS;
+        let n_rows = PANEL_ROWS.min(w.rows - row0);
+        for (blk, dst) in panel
+            .chunks_exact_mut(subs_per_block * layout.sub_block_bytes())
+            .enumerate()
+        {
+            for (r, c) in codes.iter_mut().enumerate() {
+                if r < n_rows {
+                    let row = w.row(row0 + r).unwrap_or(&[]);
+                    let src = row.get(blk * block_bytes..(blk + 1) * block_bytes);
+                    // A validated tensor has whole blocks; a short one packs as zeros.
+                    if !src.is_some_and(|src| c.unpack(w.dtype, src)) {
+                        *c = BlockCodes::new();
+                    }
+                } else {
+                    *c = BlockCodes::new();
+                }
+            }
+            for (s, dst) in dst.chunks_exact_mut(layout.sub_block_bytes()).enumerate() {
+                write_sub_block(layout, &codes, s, dst);
+            }
+        }
+    }
+    out
+}
+
+/// Writes sub-block `s` of every row's block codes into `dst`.
+fn write_sub_block(
+    layout: PanelLayout,
+    codes: &[BlockCodes; PANEL_ROWS],
+    s: usize,
+    dst: &mut [u8],
+) {
+    let sb = layout.format.sub_block;
+    let groups = sb / 4;
+    let (code_dst, rest) = dst.split_at_mut(layout.code_bytes());
+    let code = |r: usize, col: usize| codes[r].q[s * sb + col];
+    if layout.format.bits == 4 {
+        let half = groups / 2;
+        for (v, vec) in code_dst.chunks_exact_mut(32).enumerate() {
+            for (i, b) in vec.iter_mut().enumerate() {
+                let (r, e) = (i / 4, i % 4);
+                *b = code(r, 4 * v + e) | code(r, 4 * (v + half) + e) << 4;
+            }
+        }
+    } else {
+        for (g, vec) in code_dst.chunks_exact_mut(32).enumerate() {
+            for (i, b) in vec.iter_mut().enumerate() {
+                *b = code(i / 4, 4 * g + i % 4);
+            }
+        }
+    }
+    let size = layout.scale_size();
+    let (scales, mins) = rest.split_at_mut(PANEL_ROWS * size);
+    let put = |dst: &mut [u8], v: f32| {
+        if size == 2 {
+            dst.copy_from_slice(&f16::from_f32(v).to_le_bytes());
+        } else {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    for (r, dst) in scales.chunks_exact_mut(size).enumerate() {
+        put(dst, codes[r].scales[s]);
+    }
+    for (r, dst) in mins.chunks_exact_mut(size).enumerate() {
+        put(dst, codes[r].mins[s]);
+    }
+}
+
+/// Reads scale (or minimum, from `array` 1) of row `r` in a sub-block's trailer.
+pub fn trailer_value(layout: PanelLayout, sub_block: &[u8], array: usize, r: usize) -> f32 {
+    let size = layout.scale_size();
+    let at = layout.code_bytes() + (array * PANEL_ROWS + r) * size;
+    let b = &sub_block[at..at + size];
+    if size == 2 {
+        f16::from_le_bytes([b[0], b[1]]).to_f32()
+    } else {
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+}
+
+/// Code of row `r`, column `col` (within the sub-block) of a packed sub-block.
+pub fn packed_code(layout: PanelLayout, sub_block: &[u8], r: usize, col: usize) -> u8 {
+    let (g, e) = (col / 4, col % 4);
+    if layout.format.bits == 4 {
+        let half = layout.format.sub_block / 8;
+        let (v, high) = if g < half {
+            (g, false)
+        } else {
+            (g - half, true)
+        };
+        let b = sub_block[32 * v + 4 * r + e];
+        if high { b >> 4 } else { b & 0x0f }
+    } else {
+        sub_block[32 * g + 4 * r + e]
+    }
+}
+
+/// A matrix of a format without integer codes, as f32 panels: for each column, the values
+/// of the panel's 8 rows.
+pub struct F32Panels {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<f32>,
+}
+
+/// One panel of [`F32Panels`]: `cols * PANEL_ROWS` floats.
+pub type F32Panel<'a> = &'a [f32];
+
+impl F32Panels {
+    /// Dequantizes `w` into panels.
+    pub fn pack(w: &WeightView<'_>) -> F32Panels {
+        let panel_len = w.cols * PANEL_ROWS;
+        let mut data = alloc::vec![0f32; panel_count(w.rows) * panel_len];
+        let mut row_values = alloc::vec![0f32; w.cols];
+        for (p, panel) in data.chunks_exact_mut(panel_len).enumerate() {
+            for r in 0..PANEL_ROWS.min(w.rows - p * PANEL_ROWS) {
+                let ok = w
+                    .row(p * PANEL_ROWS + r)
+                    .is_some_and(|bytes| dequantize(w.dtype, bytes, &mut row_values).is_ok());
+                if !ok {
+                    row_values.fill(0.0);
+                }
+                for (k, &v) in row_values.iter().enumerate() {
+                    panel[k * PANEL_ROWS + r] = v;
+                }
+            }
+        }
+        F32Panels {
+            rows: w.rows,
+            cols: w.cols,
+            data,
+        }
+    }
+
+    pub fn panel(&self, p: usize) -> F32Panel<'_> {
+        let len = self.cols * PANEL_ROWS;
+        &self.data[p * len..(p + 1) * len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+    use crate::quant::quantize;
+    use proptest::prelude::*;
+
+    fn random_matrix(dtype: DType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+        let mut rng = crate::sample::Xoshiro256::seed_from_u64(seed);
+        let x: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.next_f64() as f32 * 2.0 - 1.0)
+            .collect();
+        let mut bytes = alloc::vec![0u8; dtype.bytes_for(rows * cols).unwrap()];
+        quantize(dtype, &x, &mut bytes).unwrap();
+        bytes
+    }
+
+    proptest! {
+        /// Every packed code, scale and minimum reads back as the dequantizer's weight.
+        #[test]
+        fn packed_panels_hold_the_weights(
+            which in 0usize..8, rows in 1usize..20, blocks in 1usize..3, seed in any::<u64>(),
+        ) {
+            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                DType::Q4_K, DType::Q5_K, DType::Q6_K][which];
+            let cols = blocks * dtype.block_len();
+            let bytes = random_matrix(dtype, rows, cols, seed);
+            let w = WeightView { name: "w", dtype, rows, cols, data: &bytes };
+            let format = CodeFormat::of(dtype).unwrap();
+            let layout = PanelLayout { format, cols };
+            let packed = pack_codes(&w, layout);
+            prop_assert_eq!(packed.len(), panel_count(rows) * layout.panel_bytes());
+            let mut want = alloc::vec![0f32; cols];
+            for row in 0..panel_count(rows) * PANEL_ROWS {
+                let (p, r) = (row / PANEL_ROWS, row % PANEL_ROWS);
+                if row < rows {
+                    dequantize(dtype, w.row(row).unwrap(), &mut want).unwrap();
+                } else {
+                    want.fill(0.0);
+                }
+                let panel = &packed[p * layout.panel_bytes()..][..layout.panel_bytes()];
+                for (s, sub) in panel.chunks_exact(layout.sub_block_bytes()).enumerate() {
+                    let scale = trailer_value(layout, sub, 0, r);
+                    for col in 0..format.sub_block {
+                        let q = f32::from(packed_code(layout, sub, r, col));
+                        let got = match format.zero {
+                            ZeroPoint::Offset(o) => scale * (q - f32::from(o)),
+                            ZeroPoint::Min => scale * q + trailer_value(layout, sub, 1, r),
+                        };
+                        let w = want[s * format.sub_block + col];
+                        prop_assert!((got - w).abs() <= w.abs() * 1e-6 + 1e-30,
+                            "{} row {} col {}: {} vs {}", dtype, row, col, got, w);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_panels_are_as_compact_as_the_file() {
+        let l = PanelLayout {
+            format: CodeFormat::of(DType::Q4_0).unwrap(),
+            cols: 896,
+        };
+        assert_eq!(
+            l.panel_bytes(),
+            PANEL_ROWS * DType::Q4_0.bytes_for(896).unwrap()
+        );
+        let l = PanelLayout {
+            format: CodeFormat::of(DType::Q8_0).unwrap(),
+            cols: 896,
+        };
+        assert_eq!(
+            l.panel_bytes(),
+            PANEL_ROWS * DType::Q8_0.bytes_for(896).unwrap()
+        );
+    }
+
+    #[test]
+    fn f32_panels_interleave_rows_and_zero_the_tail() {
+        let rows = 10;
+        let cols = 3;
+        let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let w = WeightView {
+            name: "w",
+            dtype: DType::F32,
+            rows,
+            cols,
+            data: &bytes,
+        };
+        let p = F32Panels::pack(&w);
+        assert_eq!(p.panel(0)[PANEL_ROWS + 1], values[cols + 1]);
+        assert_eq!(p.panel(1)[2 * PANEL_ROWS + 1], values[9 * cols + 2]);
+        assert_eq!(p.panel(1)[2 * PANEL_ROWS + 2], 0.0);
+    }
+}

@@ -1,0 +1,127 @@
+//! The driver against the reference backend, with the scalar kernels: tiling, thread shares
+//! and tails must not change a result beyond float summation order.
+
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::DType;
+use crate::backend::reference::{self, Reference};
+use crate::backend::{Backend, Parallel, Positions};
+use crate::kv::{DenseKv, KvCache};
+use crate::model::{ModelConfig, WeightRole, WeightView};
+use crate::quant::quantize;
+use crate::sample::Xoshiro256;
+
+/// Three "threads" of unequal speed, run one after another.
+struct Uneven;
+
+impl Parallel for Uneven {
+    fn n_threads(&self) -> usize {
+        3
+    }
+    fn run(&self, n_tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        (0..n_tasks).rev().for_each(task);
+    }
+    fn speed(&self, thread: usize) -> f32 {
+        [1.0, 2.5, 0.5][thread]
+    }
+}
+
+fn random(n: usize, rng: &mut Xoshiro256) -> Vec<f32> {
+    (0..n).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect()
+}
+
+fn assert_rows_close(got: &[f32], want: &[f32], width: usize, tol: f32) {
+    for (r, (g, w)) in got.chunks(width).zip(want.chunks(width)).enumerate() {
+        let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
+        for (i, (g, w)) in g.iter().zip(w).enumerate() {
+            assert!((g - w).abs() <= tol * norm, "row {r} col {i}: {g} vs {w}");
+        }
+    }
+}
+
+const DTYPES: [DType; 11] = DType::ALL;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn matmul_matches_the_reference(
+        which in 0usize..DTYPES.len(), rows in 1usize..30, blocks in 1usize..3,
+        n in 1usize..11, seed in any::<u64>(),
+    ) {
+        let dtype = DTYPES[which];
+        let cols = blocks * dtype.block_len().max(32);
+        let mut rng = Xoshiro256::seed_from_u64(seed);
+        let values = random(rows * cols, &mut rng);
+        let mut bytes = alloc::vec![0u8; dtype.bytes_for(rows * cols).unwrap()];
+        quantize(dtype, &values, &mut bytes).unwrap();
+        let view = WeightView { name: "w", dtype, rows, cols, data: &bytes };
+        let x = random(n * cols, &mut rng);
+        let mut want = alloc::vec![0f32; n * rows];
+        reference::matmul(&view, &x, &mut want);
+        let cpu = Cpu::new(ScalarKernels);
+        let w = cpu.prepare(view, WeightRole::Matrix).unwrap();
+        let mut got = alloc::vec![0f32; n * rows];
+        let mut scratch = alloc::vec![0f32; n * (cols + 16)];
+        cpu.matmul(&w, &x, &mut got, &mut scratch, &Uneven);
+        assert_rows_close(&got, &want, rows, 2e-5);
+    }
+}
+
+fn config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelConfig {
+    ModelConfig {
+        arch: crate::model::Arch::Llama,
+        n_vocab: 32,
+        n_embd: n_head * head_dim,
+        n_layer: 1,
+        n_head,
+        n_head_kv,
+        head_dim,
+        n_ff: 64,
+        n_ctx_train: 4096,
+        rms_eps: 1e-5,
+        rope_theta: 10000.0,
+        rope_freq_scale: 1.0,
+        rope_dim: head_dim,
+        rope_style: crate::model::RopeStyle::AdjacentPairs,
+        qkv_bias: false,
+        qk_norm: false,
+    }
+}
+
+fn attention_case<E: crate::kv::KvElement + Sync>(n_ctx: usize, first: usize, n_tok: usize)
+where
+    DenseKv<E, Vec<E>>: KvCache,
+{
+    let c = config(4, 2, 16);
+    let mut rng = Xoshiro256::seed_from_u64((n_ctx * 31 + first * 7 + n_tok) as u64);
+    let mut kv = DenseKv::<E, Vec<E>>::zeroed(1, n_ctx, c.kv_width()).unwrap();
+    for pos in 0..first + n_tok {
+        let k = random(c.kv_width(), &mut rng);
+        let v = random(c.kv_width(), &mut rng);
+        kv.write(0, pos, &k, &v).unwrap();
+    }
+    let q: Vec<f32> = random(n_tok * c.q_width(), &mut rng)
+        .iter()
+        .map(|v| v * 4.0)
+        .collect();
+    let mut want = alloc::vec![0f32; q.len()];
+    let mut scores = alloc::vec![0f32; n_ctx];
+    let at = Positions { first };
+    Reference.attention(&q, &kv, 0, &c, at, &mut scores, &mut want, &Uneven);
+    let mut got = alloc::vec![0f32; q.len()];
+    let cpu = Cpu::new(ScalarKernels);
+    Backend::attention(&cpu, &q, &kv, 0, &c, at, &mut scores, &mut got, &Uneven);
+    assert_rows_close(&got, &want, c.head_dim, 1e-5);
+}
+
+#[test]
+fn online_softmax_attention_matches_the_reference() {
+    for (n_ctx, first, n_tok) in [(8, 0, 1), (100, 0, 7), (100, 64, 1), (300, 250, 9)] {
+        attention_case::<f32>(n_ctx, first, n_tok);
+        attention_case::<half::f16>(n_ctx, first, n_tok);
+    }
+}

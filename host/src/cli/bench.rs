@@ -1,0 +1,550 @@
+//! `tern bench`: prompt-processing and generation speed, measured and printed like llama.cpp's
+//! llama-bench (same test names, table and JSON fields), so the two compare line by line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use tern::engine::{Engine, EngineOptions, ModelBytes, Session};
+use tern::error::EngineError;
+use tern_core::gguf::Gguf;
+use tern_core::model::ModelConfig;
+
+use super::run::{BackendArg, KvTypeArg, parse_threads};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// GGUF model file [default: the bundled stories260K Q8_0 model]
+    #[arg(short, long, value_name = "MODEL.gguf")]
+    model: Option<PathBuf>,
+    /// Prompt sizes to time, comma-separated; 0 skips prompt tests
+    #[arg(short = 'p', long = "n-prompt", value_name = "N,...", default_value = "512", value_parser = parse_sizes)]
+    n_prompt: Sizes,
+    /// Generation lengths to time, comma-separated; 0 skips generation tests
+    #[arg(short = 'n', long = "n-gen", value_name = "N,...", default_value = "128", value_parser = parse_sizes)]
+    n_gen: Sizes,
+    /// Threads that compute [default: the number of physical cores]
+    #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<usize>,
+    /// Timed runs of each test (after one untimed warm-up run)
+    #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_repetitions)]
+    repetitions: usize,
+    /// Most prompt tokens fed per step
+    #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
+    batch_size: usize,
+    /// Element type of the KV cache
+    #[arg(long, value_enum, default_value_t = KvTypeArg::F16)]
+    kv_type: KvTypeArg,
+    /// Compute backend
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+    /// Print a JSON array of records (llama-bench's fields) instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+/// A comma-separated list of token counts.
+#[derive(Clone, Debug)]
+struct Sizes(Vec<usize>);
+
+fn parse_sizes(text: &str) -> Result<Sizes, String> {
+    if text.trim().is_empty() {
+        return Err("empty list".into());
+    }
+    text.split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{}` is not a token count", s.trim()))
+        })
+        .collect::<Result<_, _>>()
+        .map(Sizes)
+}
+
+fn parse_repetitions(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least one repetition is needed".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a count")),
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Test {
+    /// One batch of this many prompt tokens.
+    Prompt(usize),
+    /// This many single-token decode steps after a one-token prompt.
+    Gen(usize),
+}
+
+impl Test {
+    fn name(self) -> String {
+        match self {
+            Test::Prompt(n) => format!("pp{n}"),
+            Test::Gen(n) => format!("tg{n}"),
+        }
+    }
+
+    fn n_tokens(self) -> usize {
+        match self {
+            Test::Prompt(n) | Test::Gen(n) => n,
+        }
+    }
+}
+
+/// One test's timings.
+struct Sample {
+    test: Test,
+    ns: Vec<u64>,
+}
+
+impl Sample {
+    fn tokens_per_second(&self) -> Vec<f64> {
+        let n = self.test.n_tokens() as f64;
+        self.ns
+            .iter()
+            .map(|&ns| n * 1e9 / ns.max(1) as f64)
+            .collect()
+    }
+}
+
+/// What the table and records say about the model.
+struct ModelInfo {
+    filename: String,
+    kind: String,
+    size: u64,
+    n_params: u64,
+}
+
+pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
+    let tests: Vec<Test> = (args
+        .n_prompt
+        .0
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| Test::Prompt(n)))
+    .chain(
+        args.n_gen
+            .0
+            .iter()
+            .filter(|&&n| n > 0)
+            .map(|&n| Test::Gen(n)),
+    )
+    .collect();
+    if tests.is_empty() {
+        return Err(EngineError::Option(
+            "nothing to time: every prompt size and generation length is 0".into(),
+        ));
+    }
+    let max_p = args.n_prompt.0.iter().copied().max().unwrap_or(0);
+    let max_n = args.n_gen.0.iter().copied().max().unwrap_or(0);
+
+    let started = Instant::now();
+    let (bytes, name) = open(args.model.as_deref())?;
+    let wanted = max_p.saturating_add(max_n).saturating_add(1);
+    let n_ctx = match trained_context(&bytes) {
+        Some(trained) => {
+            let needed = max_p.max(if max_n > 0 { max_n + 1 } else { 0 });
+            if needed > trained {
+                return Err(EngineError::Option(format!(
+                    "the longest test needs a context of {needed} tokens; `{name}` was trained for {trained}"
+                )));
+            }
+            wanted.min(trained)
+        }
+        // The engine names what is wrong with the file.
+        None => wanted,
+    };
+    let options = EngineOptions {
+        n_ctx: Some(n_ctx),
+        n_batch: args.batch_size.min(max_p.max(1)),
+        kv_type: args.kv_type.into(),
+        backend: args.backend.into(),
+        threads: args.threads.unwrap_or(0),
+        pin_threads: false,
+    };
+    let engine = Engine::from_bytes(bytes, name, options)?;
+    let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let info = model_info(&engine);
+
+    let mut session = engine.session()?;
+    let mut rng = SplitMix(0x7e57_7e57);
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        let _ = writeln!(out, "{}", table_header());
+    }
+    let mut samples = Vec::with_capacity(tests.len());
+    for &test in &tests {
+        eprintln!(
+            "bench: {} (1 warm-up + {} runs)",
+            test.name(),
+            args.repetitions
+        );
+        let mut ns = Vec::with_capacity(args.repetitions);
+        for rep in 0..=args.repetitions {
+            let t = time(&mut session, test, &mut rng, engine.config().n_vocab)?;
+            if rep > 0 {
+                ns.push(t);
+            }
+        }
+        let sample = Sample { test, ns };
+        if !args.json {
+            let _ = writeln!(out, "{}", table_row(&info, &engine, &sample));
+            let _ = out.flush();
+        }
+        samples.push(sample);
+    }
+    let peak_rss = peak_rss_bytes();
+    if args.json {
+        let records: Vec<serde_json::Value> = samples
+            .iter()
+            .map(|s| record(&info, &engine, s, load_ms, peak_rss))
+            .collect();
+        let text = serde_json::to_string_pretty(&records).unwrap_or_else(|_| "[]".into());
+        let _ = writeln!(out, "{text}");
+    } else {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "load time: {load_ms:.2} ms");
+        match peak_rss {
+            Some(bytes) => {
+                let _ = writeln!(out, "peak RSS: {}", human_bytes(bytes));
+            }
+            None => {
+                let _ = writeln!(out, "peak RSS: unknown");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The model's bytes and its name in messages, as `Engine::load` finds them.
+fn open(path: Option<&Path>) -> Result<(ModelBytes, String), EngineError> {
+    let Some(path) = path else {
+        return Ok((
+            ModelBytes::Static(tern::bundled::STORIES260K_Q8_0),
+            tern::bundled::NAME.into(),
+        ));
+    };
+    let meta = std::fs::metadata(path).map_err(|source| EngineError::Open {
+        path: path.into(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(EngineError::IsDirectory { path: path.into() });
+    }
+    let bytes = ModelBytes::open(path).map_err(|source| EngineError::Open {
+        path: path.into(),
+        source,
+    })?;
+    Ok((bytes, path.display().to_string()))
+}
+
+fn trained_context(bytes: &ModelBytes) -> Option<usize> {
+    let gguf = Gguf::parse(bytes.as_bytes()).ok()?;
+    ModelConfig::from_gguf(&gguf).ok().map(|c| c.n_ctx_train)
+}
+
+/// Runs `test` once on an emptied session and returns the timed part in nanoseconds.
+fn time(
+    session: &mut Session<'_>,
+    test: Test,
+    rng: &mut SplitMix,
+    n_vocab: usize,
+) -> Result<u64, EngineError> {
+    session.reset();
+    let ids: Vec<u32> = (0..test.n_tokens()).map(|_| rng.below(n_vocab)).collect();
+    let start = match test {
+        Test::Prompt(_) => {
+            let start = Instant::now();
+            session.eval(&ids)?;
+            start
+        }
+        Test::Gen(_) => {
+            session.eval(&[rng.below(n_vocab)])?;
+            let start = Instant::now();
+            for id in ids {
+                session.eval(&[id])?;
+            }
+            start
+        }
+    };
+    Ok(start.elapsed().as_nanos() as u64)
+}
+
+fn model_info(engine: &Engine) -> ModelInfo {
+    let gguf = engine.gguf();
+    let (size, n_params) = gguf.tensors().fold((0u64, 0u64), |(b, n), t| {
+        (b + t.data.len() as u64, n + t.n_elements())
+    });
+    let file_type = gguf
+        .get("general.file_type")
+        .and_then(|v| v.as_u32())
+        .and_then(file_type_name);
+    let file_type = file_type.map_or_else(|| dominant_type(gguf), str::to_string);
+    let filename = engine.name().to_string();
+    ModelInfo {
+        filename,
+        kind: format!(
+            "{} {} {file_type}",
+            engine.config().arch.name(),
+            params_label(n_params)
+        ),
+        size,
+        n_params,
+    }
+}
+
+/// llama.cpp's name of a `general.file_type` value.
+fn file_type_name(id: u32) -> Option<&'static str> {
+    Some(match id {
+        0 => "all F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K - Medium",
+        11 => "Q3_K - Small",
+        12 => "Q3_K - Medium",
+        13 => "Q3_K - Large",
+        14 => "Q4_K - Small",
+        15 => "Q4_K - Medium",
+        16 => "Q5_K - Small",
+        17 => "Q5_K - Medium",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => return None,
+    })
+}
+
+/// The type holding the most weight bytes, for files that do not state a file type.
+fn dominant_type(gguf: &Gguf<'_>) -> String {
+    let mut bytes = std::collections::BTreeMap::<&str, usize>::new();
+    for t in gguf.tensors() {
+        *bytes.entry(t.dtype.name()).or_default() += t.data.len();
+    }
+    bytes
+        .into_iter()
+        .max_by_key(|&(_, b)| b)
+        .map_or_else(|| "?".into(), |(name, _)| name.to_string())
+}
+
+/// "7B", "494M", "260K": the size class in a model's type, as llama.cpp writes it.
+fn params_label(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.1}B", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.0}M", n / 1e6)
+    } else {
+        format!("{:.0}K", n / 1e3)
+    }
+}
+
+const COLUMNS: [(&str, i32); 7] = [
+    ("model", -30),
+    ("size", 10),
+    ("params", 10),
+    ("backend", -10),
+    ("threads", 7),
+    ("test", 15),
+    ("t/s", 20),
+];
+
+/// A markdown row; a negative width aligns left.
+fn row(cells: &[String]) -> String {
+    let mut s = String::from("|");
+    for ((_, width), cell) in COLUMNS.iter().zip(cells) {
+        let w = width.unsigned_abs() as usize;
+        if *width < 0 {
+            s += &format!(" {cell:<w$} |");
+        } else {
+            s += &format!(" {cell:>w$} |");
+        }
+    }
+    s
+}
+
+fn table_header() -> String {
+    let names: Vec<String> = COLUMNS.iter().map(|(n, _)| n.to_string()).collect();
+    let mut s = row(&names);
+    s += "\n|";
+    for (_, width) in COLUMNS {
+        let w = width.unsigned_abs() as usize;
+        let end = if width > 0 { ':' } else { '-' };
+        s += &format!(" {}{end} |", "-".repeat(w - 1));
+    }
+    s
+}
+
+fn table_row(info: &ModelInfo, engine: &Engine, sample: &Sample) -> String {
+    let (avg, sd) = mean_sd(&sample.tokens_per_second());
+    row(&[
+        info.kind.clone(),
+        human_bytes(info.size),
+        format_params(info.n_params),
+        engine.backend_name().to_string(),
+        engine.n_threads().to_string(),
+        sample.test.name(),
+        format!("{avg:.2} ± {sd:.2}"),
+    ])
+}
+
+/// "468.64 MiB", "1.21 GiB".
+fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
+    } else {
+        format!("{:.2} MiB", b / (1024.0 * 1024.0))
+    }
+}
+
+/// "494.03 M", "7.24 B".
+fn format_params(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2} B", n / 1e9)
+    } else {
+        format!("{:.2} M", n / 1e6)
+    }
+}
+
+fn record(
+    info: &ModelInfo,
+    engine: &Engine,
+    sample: &Sample,
+    load_ms: f64,
+    peak_rss: Option<u64>,
+) -> serde_json::Value {
+    let ts = sample.tokens_per_second();
+    let ns: Vec<f64> = sample.ns.iter().map(|&n| n as f64).collect();
+    let (avg_ts, stddev_ts) = mean_sd(&ts);
+    let (avg_ns, stddev_ns) = mean_sd(&ns);
+    let (n_prompt, n_gen) = match sample.test {
+        Test::Prompt(n) => (n, 0),
+        Test::Gen(n) => (0, n),
+    };
+    let kv = match engine.options().kv_type {
+        tern::engine::KvType::F32 => "f32",
+        tern::engine::KvType::F16 => "f16",
+    };
+    serde_json::json!({
+        "model_filename": info.filename,
+        "model_type": info.kind,
+        "model_size": info.size,
+        "model_n_params": info.n_params,
+        "backend": engine.backend_name(),
+        "n_threads": engine.n_threads(),
+        "n_batch": engine.options().n_batch,
+        "n_ctx": engine.n_ctx(),
+        "type_k": kv,
+        "type_v": kv,
+        "n_prompt": n_prompt,
+        "n_gen": n_gen,
+        "test": sample.test.name(),
+        "avg_ns": avg_ns.round() as u64,
+        "stddev_ns": stddev_ns.round() as u64,
+        "avg_ts": avg_ts,
+        "stddev_ts": stddev_ts,
+        "samples_ns": sample.ns,
+        "samples_ts": ts,
+        "load_ms": load_ms,
+        "peak_rss_bytes": peak_rss,
+    })
+}
+
+/// Mean and sample standard deviation (0 for a single value), as llama-bench computes them.
+fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    if xs.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+/// The most memory this process has held (VmHWM), where the OS says.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Token ids for the tests: any fixed sequence will do (benchmark vocabularies are synthetic).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> u32 {
+        (self.next() % n.max(1) as u64) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_lists_and_name_bad_entries() {
+        assert_eq!(parse_sizes("64,256").unwrap().0, vec![64, 256]);
+        assert_eq!(parse_sizes("0").unwrap().0, vec![0]);
+        assert!(parse_sizes("").unwrap_err().contains("empty"));
+        assert!(parse_sizes("8,x").unwrap_err().contains("`x`"));
+        assert!(parse_sizes("8,").is_err());
+    }
+
+    #[test]
+    fn statistics_match_llama_bench() {
+        assert_eq!(mean_sd(&[5.0]), (5.0, 0.0));
+        let (m, sd) = mean_sd(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, 2.0);
+        assert!((sd - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sizes_and_params_read_like_llama_bench() {
+        assert_eq!(human_bytes(491_393_000), "468.63 MiB");
+        assert_eq!(human_bytes(3 << 30), "3.00 GiB");
+        assert_eq!(format_params(494_032_768), "494.03 M");
+        assert_eq!(format_params(7_241_732_096), "7.24 B");
+    }
+
+    #[test]
+    fn the_header_has_llama_bench_columns() {
+        let header = table_header();
+        let first = header.lines().next().unwrap();
+        let names: Vec<&str> = first
+            .split('|')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "model", "size", "params", "backend", "threads", "test", "t/s"
+            ]
+        );
+        assert!(header.lines().nth(1).unwrap().contains("---------: |"));
+    }
+}
