@@ -1,14 +1,16 @@
 //! Microkernel throughput, one thread: GEMV (one token) and GEMM (a tile of 8 tokens) per
-//! format and level, attention's f16 dot/axpy loops, and memcpy bandwidth for scale.
+//! format and level, attention's f16 dot/axpy loops, SwiGLU and softmax's exp, and memcpy
+//! bandwidth for scale.
 //!
 //! `cargo bench -p tern-backend-x86 --bench kernels [-- FILTER]`. GEMV reports GB/s of panel
 //! bytes (the matrices of 4864 rows fit this machine's L3; `gemv_dram` streams 192 MiB
-//! from memory), GEMM reports Gelem/s = GOPS (2 operations per multiply-add).
+//! from memory), GEMM reports Gelem/s = GOPS (2 operations per multiply-add), `activation`
+//! Gelem/s = elements per ns.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use half::f16;
 use tern_backend_x86::{Level, X86Kernels};
 use tern_core::DType;
@@ -88,12 +90,19 @@ fn activations(k: &X86Kernels, format: CodeFormat, cols: usize, n: usize) -> (Ac
     (layout, acts)
 }
 
-/// `out` for every panel of `data`, `n` tokens at a time.
-fn run_panels(k: &X86Kernels, layout: PanelLayout, data: &[u8], tile: ActTile<'_>) -> f32 {
-    let mut out = [[0f32; PANEL_ROWS]; MAX_TILE_TOKENS];
+/// `out` for every panel of `data`, `group` panels per call (the driver's
+/// `k.panels_per_call()`, or fewer), `tile.n` tokens at a time.
+fn run_panels(
+    k: &X86Kernels,
+    layout: PanelLayout,
+    data: &[u8],
+    tile: ActTile<'_>,
+    group: usize,
+) -> f32 {
+    let mut out = [[0f32; PANEL_ROWS]; 2 * MAX_TILE_TOKENS];
     let mut sum = 0.0;
-    for panel in data.chunks_exact(layout.panel_bytes()) {
-        k.gemm_codes(layout, panel, tile, &mut out[..tile.n]);
+    for panels in data.chunks_exact(group * layout.panel_bytes()) {
+        k.gemm_codes(layout, panels, tile, &mut out[..group * tile.n]);
         sum += out[0][0];
     }
     sum
@@ -115,7 +124,7 @@ fn gemv(c: &mut Criterion) {
                 g.throughput(Throughput::Bytes(data.len() as u64));
                 let id = BenchmarkId::new(format!("{}/{}", k.name(), dtype), cols);
                 g.bench_function(id, |b| {
-                    b.iter(|| run_panels(&k, layout, black_box(&data), tile))
+                    b.iter(|| run_panels(&k, layout, black_box(&data), tile, k.panels_per_call()))
                 });
             }
         }
@@ -140,7 +149,7 @@ fn gemv_l2(c: &mut Criterion) {
                 g.throughput(Throughput::Bytes(data.len() as u64));
                 let id = BenchmarkId::new(format!("{}/{}", k.name(), dtype), cols);
                 g.bench_function(id, |b| {
-                    b.iter(|| run_panels(&k, layout, black_box(&data), tile))
+                    b.iter(|| run_panels(&k, layout, black_box(&data), tile, k.panels_per_call()))
                 });
             }
         }
@@ -168,42 +177,76 @@ fn gemv_dram(c: &mut Criterion) {
             g.throughput(Throughput::Bytes(data.len() as u64));
             let id = BenchmarkId::new(format!("{}/{}", k.name(), dtype), cols);
             g.bench_function(id, |b| {
-                b.iter(|| run_panels(&k, layout, black_box(&data), tile))
+                b.iter(|| run_panels(&k, layout, black_box(&data), tile, k.panels_per_call()))
             });
         }
     }
     g.finish();
 }
 
-/// A tile of 8 tokens over 32 panels (256 rows), the driver's cache-sized chunk order.
+/// A tile of 8 tokens over 32 panels (256 rows), the driver's cache-sized chunk order, one
+/// panel per call (`gemm8`) and two (`gemm8x2`, where the level takes two).
 fn gemm(c: &mut Criterion) {
-    let mut g = c.benchmark_group("gemm8");
-    let n = MAX_TILE_TOKENS;
+    for group in [1, 2] {
+        let name = if group == 1 { "gemm8" } else { "gemm8x2" };
+        let mut g = c.benchmark_group(name);
+        for k in levels()
+            .into_iter()
+            .filter(|k| k.panels_per_call() >= group)
+        {
+            for dtype in FORMATS {
+                gemm_case(&mut g, &k, dtype, group, MAX_TILE_TOKENS);
+            }
+        }
+        g.finish();
+    }
+}
+
+/// Tiles of 2 to 8 tokens, as many panels per call as the level takes: the tile size to pick.
+fn gemm_tokens(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gemm_tokens");
     for k in levels() {
-        for dtype in FORMATS {
-            let format = CodeFormat::of(dtype).unwrap();
-            for cols in [896, 4864] {
-                let (layout, data) = random_panels(format, 32 * PANEL_ROWS, cols, 3);
-                let (act, acts) = activations(&k, format, cols, n);
-                let tile = ActTile {
-                    layout: act,
-                    bytes: &acts,
-                    n,
-                };
-                g.throughput(Throughput::Elements(
-                    (2 * 32 * PANEL_ROWS * cols * n) as u64,
-                ));
-                let id = BenchmarkId::new(format!("{}/{}", k.name(), dtype), cols);
-                g.bench_function(id, |b| {
-                    b.iter(|| run_panels(&k, layout, black_box(&data), tile))
-                });
+        for dtype in [DType::Q4_0, DType::Q8_0, DType::Q6_K] {
+            for n in [2, 4, 6, 8] {
+                gemm_case(&mut g, &k, dtype, k.panels_per_call(), n);
             }
         }
     }
     g.finish();
 }
 
-/// One head's scores and weighted sum over `positions` f16 rows of 64.
+fn gemm_case(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    k: &X86Kernels,
+    dtype: DType,
+    group: usize,
+    n: usize,
+) {
+    let format = CodeFormat::of(dtype).unwrap();
+    for cols in [896, 4864] {
+        let (layout, data) = random_panels(format, 32 * PANEL_ROWS, cols, 3);
+        let (act, acts) = activations(k, format, cols, n);
+        let tile = ActTile {
+            layout: act,
+            bytes: &acts,
+            n,
+        };
+        g.throughput(Throughput::Elements(
+            (2 * 32 * PANEL_ROWS * cols * n) as u64,
+        ));
+        let name = if n == MAX_TILE_TOKENS {
+            format!("{}/{}", k.name(), dtype)
+        } else {
+            format!("{}/{}/n{n}", k.name(), dtype)
+        };
+        g.bench_function(BenchmarkId::new(name, cols), |b| {
+            b.iter(|| run_panels(k, layout, black_box(&data), tile, group))
+        });
+    }
+}
+
+/// One head's scores (one row per call, and 32 rows per call as attention makes them) and
+/// weighted sum over `positions` f16 rows of 64.
 fn attention(c: &mut Criterion) {
     let mut g = c.benchmark_group("attention");
     const HEAD_DIM: usize = 64;
@@ -223,6 +266,27 @@ fn attention(c: &mut Criterion) {
                         .sum::<f32>()
                 })
             });
+            // Attention's calls: 32 rows at a time.
+            let id = BenchmarkId::new(format!("{}/dot_rows_f16", k.name()), positions);
+            let mut scores = [0f32; 32];
+            g.bench_function(id, |b| {
+                b.iter(|| {
+                    for rows in keys.chunks_exact(32 * HEAD_DIM) {
+                        k.dot_rows_f16(black_box(&q), rows, HEAD_DIM, &mut scores);
+                    }
+                    scores[0]
+                })
+            });
+            let keys32: Vec<f32> = keys.iter().map(|v| v.to_f32()).collect();
+            let id = BenchmarkId::new(format!("{}/dot_rows_f32", k.name()), positions);
+            g.bench_function(id, |b| {
+                b.iter(|| {
+                    for rows in keys32.chunks_exact(32 * HEAD_DIM) {
+                        k.dot_rows_f32(black_box(&q), rows, HEAD_DIM, &mut scores);
+                    }
+                    scores[0]
+                })
+            });
             let id = BenchmarkId::new(format!("{}/axpy_f16", k.name()), positions);
             let mut out = [0f32; HEAD_DIM];
             g.bench_function(id, |b| {
@@ -234,6 +298,66 @@ fn attention(c: &mut Criterion) {
                 })
             });
         }
+    }
+    g.finish();
+}
+
+/// `quantize_row` of one activation row of 896 and of 4864 for Q4_0 (Q8_0 blocks) and Q4_K
+/// (Q8_K blocks): Gelem/s = values per ns.
+fn quantize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("quantize");
+    let mut rng = Xoshiro256::seed_from_u64(8);
+    for k in levels() {
+        for dtype in [DType::Q4_0, DType::Q4_K] {
+            for cols in [896, 4864] {
+                let cols = cols / 256 * 256 + if dtype == DType::Q4_K { 0 } else { cols % 256 };
+                let layout = ActLayout::for_codes(CodeFormat::of(dtype).unwrap(), cols);
+                let x: Vec<f32> = (0..cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+                let mut row = vec![0u8; layout.stride()];
+                g.throughput(Throughput::Elements(cols as u64));
+                let id = BenchmarkId::new(format!("{}/{}", k.name(), dtype), cols);
+                g.bench_function(id, |b| {
+                    b.iter(|| {
+                        k.quantize_row(layout, black_box(&x), &mut row);
+                        row[0]
+                    })
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+/// `swiglu` and `exp_shifted` over one row of 4864 (an FFN width), the scalar definitions
+/// included; every iteration starts from the same (untimed) copy of the input.
+fn activation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("activation");
+    let len = 4864;
+    let mut rng = Xoshiro256::seed_from_u64(6);
+    let mut uniform = |width: f64| -> Vec<f32> {
+        (0..len)
+            .map(|_| ((rng.next_f64() - 0.5) * width) as f32)
+            .collect()
+    };
+    let (gate, up, scores) = (uniform(16.0), uniform(4.0), uniform(40.0));
+    g.throughput(Throughput::Elements(len as u64));
+    let scalar = X86Kernels::with_level(Level::Scalar).unwrap();
+    for k in levels().into_iter().chain([scalar]) {
+        g.bench_function(BenchmarkId::new(format!("{}/swiglu", k.name()), len), |b| {
+            b.iter_batched_ref(
+                || gate.clone(),
+                |x| k.swiglu(x, black_box(&up)),
+                BatchSize::SmallInput,
+            )
+        });
+        let id = BenchmarkId::new(format!("{}/exp_shifted", k.name()), len);
+        g.bench_function(id, |b| {
+            b.iter_batched_ref(
+                || scores.clone(),
+                |x| k.exp_shifted(x, black_box(20.0)),
+                BatchSize::SmallInput,
+            )
+        });
     }
     g.finish();
 }
@@ -275,6 +399,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = memcpy, gemv_l2, gemv, gemv_dram, gemm, attention
+    targets = memcpy, gemv_l2, gemv, gemv_dram, gemm, gemm_tokens, attention, quantize, activation
 }
 criterion_main!(benches);

@@ -89,8 +89,13 @@ impl Which {
 
 /// The operands of one `gemm_codes` call, checked: every byte a kernel reads lies within
 /// `panel` and `acts`.
+#[derive(Clone, Copy)]
 pub(crate) struct Codes<'a> {
+    /// `panels` whole panels, back to back.
     pub panel: &'a [u8],
+    pub panels: usize,
+    /// Bytes of one panel: the distance between consecutive panels.
+    pub panel_bytes: usize,
     pub acts: &'a [u8],
     pub stride: usize,
     pub n_sub: usize,
@@ -100,14 +105,15 @@ pub(crate) struct Codes<'a> {
 }
 
 impl<'a> Codes<'a> {
-    /// The operands for format `F` and `n` tokens, or `None` where the call is not one the
-    /// kernels cover (mismatched layouts, short slices, too many tokens): the scalar
-    /// definition then decides what happens. The sub-block is a constant here, so the
-    /// layout arithmetic has no divisions.
+    /// The operands for format `F`, `panels` panels and `n` tokens, or `None` where the call
+    /// is not one the kernels cover (mismatched layouts, short slices, too many tokens): the
+    /// scalar definition then decides what happens. The sub-block is a constant here, so
+    /// the layout arithmetic has no divisions.
     #[inline]
     pub(crate) fn check<F: Format>(
         layout: PanelLayout,
         panel: &'a [u8],
+        panels: usize,
         acts: &ActTile<'a>,
         n: usize,
     ) -> Option<Codes<'a>> {
@@ -118,15 +124,18 @@ impl<'a> Codes<'a> {
         };
         let n_sub = cols / F::SUB_BLOCK;
         let stride = a.stride();
+        let panel_bytes = n_sub * F::SUB_BLOCK_BYTES;
         let fits = acts.layout.sub_block == F::SUB_BLOCK
             && a.cols == cols
             && cols.is_multiple_of(F::SUB_BLOCK)
             && n <= MAX_TILE_TOKENS
-            && panel.len() >= n_sub * F::SUB_BLOCK_BYTES
+            && panel.len() >= panels * panel_bytes
             && acts.bytes.len() >= n * stride
             && a.fsum_offset() + 4 * n_sub <= stride;
         fits.then_some(Codes {
             panel,
+            panels,
+            panel_bytes,
             acts: acts.bytes,
             stride,
             n_sub,
@@ -134,6 +143,17 @@ impl<'a> Codes<'a> {
             isum_at: a.isum_offset(),
             fsum_at: a.fsum_offset(),
         })
+    }
+
+    /// The `count` panels from panel `first` on (within the checked ones).
+    #[inline]
+    pub(crate) fn from(&self, first: usize, count: usize) -> Codes<'a> {
+        assert!(first + count <= self.panels);
+        Codes {
+            panel: &self.panel[first * self.panel_bytes..],
+            panels: count,
+            ..*self
+        }
     }
 }
 

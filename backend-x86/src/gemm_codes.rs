@@ -6,77 +6,98 @@ use tern_core::cpu::{ActTile, PANEL_ROWS, PanelLayout};
 use crate::formats::{Codes, Format, Q4_0, Q4_1, Q4K, Q5_0, Q5_1, Q5K, Q6K, Q8_0, Which};
 use crate::{avx2, avx512};
 
-/// Runs the fast kernel for this call, or returns `false` (having done nothing) where none
-/// covers it.
+/// Runs the fast kernels for this call (every whole panel of `panels`), or returns `false`
+/// (having done nothing) where none covers it.
 ///
 /// # Safety
 /// The CPU runs AVX2, FMA and F16C, and also AVX-512 F/BW/VL/VNNI when `vnni`.
 pub(crate) unsafe fn gemm_codes(
     vnni: bool,
     layout: PanelLayout,
-    panel: &[u8],
+    panels: &[u8],
     acts: &ActTile<'_>,
     out: &mut [[f32; PANEL_ROWS]],
 ) -> bool {
     let Some(which) = Which::of(layout.format) else {
         return false;
     };
+    let Some(k) = panels.len().checked_div(layout.panel_bytes()) else {
+        return false;
+    };
     // SAFETY: forwarded from the caller.
     unsafe {
         match which {
-            Which::Q4_0 => run::<Q4_0>(vnni, layout, panel, acts, out),
-            Which::Q4_1 => run::<Q4_1>(vnni, layout, panel, acts, out),
-            Which::Q5_0 => run::<Q5_0>(vnni, layout, panel, acts, out),
-            Which::Q5_1 => run::<Q5_1>(vnni, layout, panel, acts, out),
-            Which::Q8_0 => run::<Q8_0>(vnni, layout, panel, acts, out),
-            Which::Q4K => run::<Q4K>(vnni, layout, panel, acts, out),
-            Which::Q5K => run::<Q5K>(vnni, layout, panel, acts, out),
-            Which::Q6K => run::<Q6K>(vnni, layout, panel, acts, out),
+            Which::Q4_0 => run::<Q4_0>(vnni, layout, panels, k, acts, out),
+            Which::Q4_1 => run::<Q4_1>(vnni, layout, panels, k, acts, out),
+            Which::Q5_0 => run::<Q5_0>(vnni, layout, panels, k, acts, out),
+            Which::Q5_1 => run::<Q5_1>(vnni, layout, panels, k, acts, out),
+            Which::Q8_0 => run::<Q8_0>(vnni, layout, panels, k, acts, out),
+            Which::Q4K => run::<Q4K>(vnni, layout, panels, k, acts, out),
+            Which::Q5K => run::<Q5K>(vnni, layout, panels, k, acts, out),
+            Which::Q6K => run::<Q6K>(vnni, layout, panels, k, acts, out),
         }
     }
 }
 
+/// Tokens from which VNNI takes panels two at a time. GEMV streams its weights from memory,
+/// and there a single sequential stream of panels reads faster than two interleaved ones.
+const PAIRS_FROM: usize = 2;
+
+/// Calls `$kernel::<F, N>(c, out)` with `N = $n` (1 to 8).
+macro_rules! by_tokens {
+    ($n:expr, $($kernel:ident)::+, $c:expr, $out:expr) => {
+        match $n {
+            1 => $($kernel)::+::<F, 1>($c, $out),
+            2 => $($kernel)::+::<F, 2>($c, $out),
+            3 => $($kernel)::+::<F, 3>($c, $out),
+            4 => $($kernel)::+::<F, 4>($c, $out),
+            5 => $($kernel)::+::<F, 5>($c, $out),
+            6 => $($kernel)::+::<F, 6>($c, $out),
+            7 => $($kernel)::+::<F, 7>($c, $out),
+            8 => $($kernel)::+::<F, 8>($c, $out),
+            _ => {}
+        }
+    };
+}
+
+/// `k` panels: with VNNI and at least [`PAIRS_FROM`] tokens two at a time as 16 rows (the
+/// last one alone when `k` is odd), else one at a time. Every token's arithmetic is the same
+/// whichever way its panel goes.
+///
 /// # Safety
 /// As [`gemm_codes`], and `layout.format` is `F`'s.
 unsafe fn run<F: Format>(
     vnni: bool,
     layout: PanelLayout,
-    panel: &[u8],
+    panels: &[u8],
+    k: usize,
     acts: &ActTile<'_>,
     out: &mut [[f32; PANEL_ROWS]],
 ) -> bool {
-    let n = acts.n.min(out.len());
-    let Some(c) = Codes::check::<F>(layout, panel, acts, n) else {
+    let n = acts.n;
+    if out.len() < k * n {
+        return false;
+    }
+    let Some(c) = Codes::check::<F>(layout, panels, k, acts, n) else {
         return false;
     };
-    // SAFETY: the caller vouched for the level; `c` is checked for `n` tokens and `out`
-    // holds at least `n` rows.
-    unsafe {
-        if vnni {
-            match n {
-                1 => avx512::gemm_codes::gemm_codes::<F, 1>(&c, out),
-                2 => avx512::gemm_codes::gemm_codes::<F, 2>(&c, out),
-                3 => avx512::gemm_codes::gemm_codes::<F, 3>(&c, out),
-                4 => avx512::gemm_codes::gemm_codes::<F, 4>(&c, out),
-                5 => avx512::gemm_codes::gemm_codes::<F, 5>(&c, out),
-                6 => avx512::gemm_codes::gemm_codes::<F, 6>(&c, out),
-                7 => avx512::gemm_codes::gemm_codes::<F, 7>(&c, out),
-                8 => avx512::gemm_codes::gemm_codes::<F, 8>(&c, out),
-                _ => {}
-            }
-        } else {
-            match n {
-                1 => avx2::gemm_codes::gemm_codes::<F, 1>(&c, out),
-                2 => avx2::gemm_codes::gemm_codes::<F, 2>(&c, out),
-                3 => avx2::gemm_codes::gemm_codes::<F, 3>(&c, out),
-                4 => avx2::gemm_codes::gemm_codes::<F, 4>(&c, out),
-                5 => avx2::gemm_codes::gemm_codes::<F, 5>(&c, out),
-                6 => avx2::gemm_codes::gemm_codes::<F, 6>(&c, out),
-                7 => avx2::gemm_codes::gemm_codes::<F, 7>(&c, out),
-                8 => avx2::gemm_codes::gemm_codes::<F, 8>(&c, out),
-                _ => {}
+    let mut p = 0;
+    while p < k {
+        let pair = vnni && n >= PAIRS_FROM && p + 1 < k;
+        let step = if pair { 2 } else { 1 };
+        let (c, out) = (&c.from(p, step), &mut out[p * n..]);
+        // SAFETY: the caller vouched for the level; `c` is checked for its panels and `n`
+        // tokens, and `out` holds `n` rows for each of them.
+        unsafe {
+            if pair {
+                by_tokens!(n, avx512::gemm_pair::gemm_pair, c, out);
+            } else if vnni {
+                by_tokens!(n, avx512::gemm_codes::gemm_codes, c, out);
+            } else {
+                by_tokens!(n, avx2::gemm_codes::gemm_codes, c, out);
             }
         }
+        p += step;
     }
     true
 }

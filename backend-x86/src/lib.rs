@@ -1,8 +1,8 @@
 //! tern-backend-x86: the microkernels of Tern's CPU driver (`tern_core::cpu`) for x86-64,
 //! with the instruction set chosen at run time.
 //!
-//! [`X86Kernels`] implements [`CpuKernels`] at one [`Level`]: AVX-512 VNNI (`vpdpbusd` on
-//! 256-bit vectors with 32 registers), AVX2 (`vpmaddubsw` + `vpmaddwd`, with FMA and F16C),
+//! [`X86Kernels`] implements [`CpuKernels`] at one [`Level`]: AVX-512 VNNI (`vpdpbusd`, two
+//! panels' 16 rows per 512-bit vector), AVX2 (`vpmaddubsw` + `vpmaddwd`, with FMA and F16C),
 //! or the scalar definitions. Detection uses `cpuid` and `xgetbv` directly, so it works
 //! without `std`. Every fast kernel is property-tested against the scalar definition.
 #![no_std]
@@ -26,7 +26,7 @@ mod tests;
 use half::f16;
 use tern_core::cpu::{
     ActLayout, ActTile, CpuKernels, MAX_TILE_TOKENS, PANEL_ROWS, PanelLayout, ScalarKernels,
-    gemm_codes_scalar, gemm_f32_scalar,
+    gemm_f32_scalar,
 };
 
 /// An instruction-set level, from least to most capable.
@@ -118,10 +118,17 @@ impl CpuKernels for X86Kernels {
         }
     }
 
+    fn panels_per_call(&self) -> usize {
+        match self.level {
+            Level::Avx512Vnni => 2,
+            Level::Scalar | Level::Avx2 => 1,
+        }
+    }
+
     fn gemm_codes(
         &self,
         layout: PanelLayout,
-        panel: &[u8],
+        panels: &[u8],
         acts: ActTile<'_>,
         out: &mut [[f32; PANEL_ROWS]],
     ) {
@@ -129,11 +136,11 @@ impl CpuKernels for X86Kernels {
         if self.simd() {
             let vnni = self.level == Level::Avx512Vnni;
             // SAFETY: the level was detected.
-            if unsafe { gemm_codes::gemm_codes(vnni, layout, panel, &acts, out) } {
+            if unsafe { gemm_codes::gemm_codes(vnni, layout, panels, &acts, out) } {
                 return;
             }
         }
-        gemm_codes_scalar(layout, panel, acts, out);
+        ScalarKernels.gemm_codes(layout, panels, acts, out);
     }
 
     fn gemm_f32(&self, cols: usize, panel: &[f32], x: &[f32], out: &mut [[f32; PANEL_ROWS]]) {
@@ -163,6 +170,55 @@ impl CpuKernels for X86Kernels {
             return;
         }
         ScalarKernels.quantize_row(layout, x, row);
+    }
+
+    fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        match self.level {
+            // SAFETY: the level was detected.
+            Level::Avx512Vnni => return unsafe { avx512::exp::swiglu(gate, up) },
+            // SAFETY: the level was detected.
+            Level::Avx2 => return unsafe { avx2::exp::swiglu(gate, up) },
+            Level::Scalar => {}
+        }
+        ScalarKernels.swiglu(gate, up);
+    }
+
+    fn exp_shifted(&self, x: &mut [f32], shift: f32) {
+        #[cfg(target_arch = "x86_64")]
+        match self.level {
+            // SAFETY: the level was detected.
+            Level::Avx512Vnni => return unsafe { avx512::exp::exp_shifted(x, shift) },
+            // SAFETY: the level was detected.
+            Level::Avx2 => return unsafe { avx2::exp::exp_shifted(x, shift) },
+            Level::Scalar => {}
+        }
+        ScalarKernels.exp_shifted(x, shift);
+    }
+
+    fn dot_rows_f16(&self, q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd() && rows_fit(q.len(), rows.len(), stride, out.len()) {
+            // SAFETY: the level was detected; `rows` holds every row `out` asks for.
+            unsafe { avx2::vector::dot_rows_f16(q, rows, stride, out) };
+            return;
+        }
+        ScalarKernels.dot_rows_f16(q, rows, stride, out);
+    }
+
+    fn dot_rows_f32(&self, q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd() && rows_fit(q.len(), rows.len(), stride, out.len()) {
+            // SAFETY: the level was detected; `rows` holds every row `out` asks for.
+            unsafe {
+                match self.level {
+                    Level::Avx512Vnni => avx512::vector::dot_rows_f32(q, rows, stride, out),
+                    _ => avx2::vector::dot_rows_f32(q, rows, stride, out),
+                }
+            }
+            return;
+        }
+        ScalarKernels.dot_rows_f32(q, rows, stride, out);
     }
 
     fn dot_f32(&self, a: &[f32], b: &[f32]) -> f32 {
@@ -202,4 +258,14 @@ impl CpuKernels for X86Kernels {
         }
         ScalarKernels.axpy_f16(y, a, x);
     }
+}
+
+/// Whether `n_rows` rows of `len` values, `stride` apart, lie within `available` values.
+#[cfg(target_arch = "x86_64")]
+fn rows_fit(len: usize, available: usize, stride: usize, n_rows: usize) -> bool {
+    n_rows == 0
+        || (n_rows - 1)
+            .checked_mul(stride)
+            .and_then(|start| start.checked_add(len))
+            .is_some_and(|end| end <= available)
 }

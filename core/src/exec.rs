@@ -135,7 +135,7 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
                 }
                 Op::Rope { x, heads } => {
                     let [x] = views(&mut arena, plan, [x])?;
-                    b.rope(x, heads.count(c), c, at);
+                    b.rope(x, heads.count(c), c, at, self.parallel);
                 }
                 Op::StoreKv { layer, k, v } => {
                     let [k, v] = views(&mut arena, plan, [k, v])?;
@@ -151,7 +151,7 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
                 }
                 Op::SwiGlu { gate, up } => {
                     let [gate, up] = views(&mut arena, plan, [gate, up])?;
-                    b.swiglu(gate, up);
+                    b.swiglu(gate, up, self.parallel);
                 }
                 Op::Add { x, y } => {
                     let [x, y] = views(&mut arena, plan, [x, y])?;

@@ -91,17 +91,23 @@ fn f16_files_are_within_2e_3_of_llama_cpp() {
 /// What remains is the matmuls: ggml's kernels (repacked Q4_0/Q4_K GEMM, tiled Q5_K/Q6_K,
 /// tinyBLAS Q8_0, vec_dot Q4_1) sum in other orders, the first projections differ by ~4e-7,
 /// and f16 KV rounding and Q8 activation quantization amplify that into up to 3.4% (qwen2
-/// q5_k_m, both backends) and one argmax flip at a 0.06 margin (qwen3 q4_k_m row 36, reference).
-/// So this test holds the measured state: 3.5%, argmax above a 0.06 margin.
+/// q5_k_m, both backends; every other file is within 3% on the CPU backend, whose Q4_0 rows
+/// match llama.cpp's to 1e-7) and, on the reference only, one argmax flip at a 0.06 margin
+/// (qwen3 q4_k_m row 36). So this test holds the measured state: 3.5%, and the argmax rule
+/// at the 0.05 margin on the CPU backend, 0.06 on the reference.
 #[test]
 fn quantized_files_track_llama_cpp() {
     for backend in BACKENDS {
+        let margin = match backend {
+            BackendKind::Cpu => 0.05,
+            BackendKind::Reference => 0.06,
+        };
         for arch in ARCHS {
             for kind in QUANTIZED {
                 let logits = teacher_forced(arch, kind, backend);
                 let reference = npy(&format!("{}/refs/llama_cpp.{kind}.logits.npy", dir(arch)));
                 let what = format!("{arch} {kind} on {backend:?}");
-                let worst = assert_close_rows(&what, &logits, &reference, 0.035, 0.06);
+                let worst = assert_close_rows(&what, &logits, &reference, 0.035, margin);
                 eprintln!("{what} vs llama.cpp: max row relative L2 {worst:e}");
             }
         }

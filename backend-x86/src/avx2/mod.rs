@@ -2,6 +2,7 @@
 //! those kernels stream memory or are short, and gain nothing from wider vectors on the CPUs
 //! that have both.
 
+pub(crate) mod exp;
 pub(crate) mod gemm_codes;
 pub(crate) mod gemm_f32;
 pub(crate) mod quantize;

@@ -1,7 +1,8 @@
-//! `gemm_codes` with AVX-512 VNNI: `vpdpbusd` on 256-bit vectors (EVEX, so 32 registers)
-//! multiplies four unsigned weight codes of each of the eight rows by four broadcast signed
-//! activation codes and adds into the row's 32-bit lane, with no intermediate saturation, so
-//! every format's codes, Q8_0's 0..255 included, go in as they are.
+//! `gemm_codes` with AVX-512 VNNI on one panel (a call's odd last one; pairs go to
+//! [`super::gemm_pair`]): `vpdpbusd` on 256-bit vectors (EVEX, so 32 registers) multiplies
+//! four unsigned weight codes of each of the eight rows by four broadcast signed activation
+//! codes and adds into the row's 32-bit lane, with no intermediate saturation, so every
+//! format's codes, Q8_0's 0..255 included, go in as they are.
 //!
 //! Each weight vector is loaded (and for 4-bit codes, split) once per call and multiplied by
 //! every token of the tile, accumulators in registers. Small tiles keep two accumulators per
@@ -17,7 +18,7 @@ use crate::avx2::sub_block::{accumulate, broadcast4, store};
 use crate::formats::{Codes, Format};
 
 /// Tiles of fewer tokens than this keep two accumulators per token.
-const SPLIT_BELOW: usize = 4;
+pub(super) const SPLIT_BELOW: usize = 4;
 
 /// `out[t]` = the panel's eight row dots with token `t`, for `N` tokens.
 ///

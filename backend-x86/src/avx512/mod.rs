@@ -1,3 +1,7 @@
-//! AVX-512 VNNI kernels: only the integer dot products differ from the AVX2 level.
+//! AVX-512 kernels: the integer dot products (VNNI) on one panel and on two, the f32
+//! attention dots, and ggml's exp and SiLU with `vscalefps`.
 
+pub(crate) mod exp;
 pub(crate) mod gemm_codes;
+pub(crate) mod gemm_pair;
+pub(crate) mod vector;

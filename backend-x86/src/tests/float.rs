@@ -51,6 +51,48 @@ proptest! {
         }
     }
 
+    /// A query against a block of rows: within rounding of the definition, and each row's
+    /// value the same bits whether computed alone or in the block.
+    #[test]
+    fn dot_rows(
+        len in 0usize..300, n_rows in 0usize..=40, gap in 0usize..5, seed in any::<u64>(),
+    ) {
+        let mut rng = Rng::new(seed);
+        let stride = len + gap;
+        let q = floats(&mut rng, len);
+        // The last row has exactly `len` values: nothing past it may be read.
+        let rows = floats(&mut rng, (n_rows.max(1) - 1) * stride + len);
+        let rows16: Vec<f16> = rows.iter().map(|&v| f16::from_f32(v)).collect();
+        let rows = if n_rows == 0 { Vec::new() } else { rows };
+        let rows16 = if n_rows == 0 { Vec::new() } else { rows16 };
+        let mut want = std::vec![0f32; n_rows];
+        let mut want16 = want.clone();
+        ScalarKernels.dot_rows_f32(&q, &rows, stride, &mut want);
+        ScalarKernels.dot_rows_f16(&q, &rows16, stride, &mut want16);
+        for k in levels() {
+            let mut got = std::vec![f32::NAN; n_rows];
+            let mut got16 = got.clone();
+            k.dot_rows_f32(&q, &rows, stride, &mut got);
+            k.dot_rows_f16(&q, &rows16, stride, &mut got16);
+            for j in 0..n_rows {
+                let row = j * stride..j * stride + len;
+                let m = |r: &[f32]| -> f32 {
+                    q.iter().zip(r).map(|(a, b)| (a * b).abs()).sum::<f32>() + f32::MIN_POSITIVE
+                };
+                let row16: Vec<f32> = rows16[row.clone()].iter().map(|v| v.to_f32()).collect();
+                prop_assert!((got[j] - want[j]).abs() <= 1e-5 * m(&rows[row.clone()]),
+                    "{} f32 len {len} row {j}: {} vs {}", k.name(), got[j], want[j]);
+                prop_assert!((got16[j] - want16[j]).abs() <= 1e-5 * m(&row16),
+                    "{} f16 len {len} row {j}: {} vs {}", k.name(), got16[j], want16[j]);
+                let (mut alone, mut alone16) = ([f32::NAN], [f32::NAN]);
+                k.dot_rows_f32(&q, &rows[j * stride..], stride, &mut alone);
+                k.dot_rows_f16(&q, &rows16[j * stride..], stride, &mut alone16);
+                prop_assert_eq!(alone[0].to_bits(), got[j].to_bits(), "{} f32 row {}", k.name(), j);
+                prop_assert_eq!(alone16[0].to_bits(), got16[j].to_bits(), "{} f16 row {}", k.name(), j);
+            }
+        }
+    }
+
     /// `axpy` computes each element exactly as the definition does.
     #[test]
     fn axpy(len in 0usize..300, extra in 0usize..3, a in -4f32..4.0, seed in any::<u64>()) {

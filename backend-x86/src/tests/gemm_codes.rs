@@ -87,34 +87,59 @@ impl Problem {
     }
 
     /// Compares `k`'s `gemm_codes` with the scalar definition on every panel, both reading
-    /// `acts` (this problem's rows, or others bit-identical to them).
+    /// `acts` (this problem's rows, or others bit-identical to them), in calls of one panel
+    /// and of two (and of every count up to `k.panels_per_call()`; the last call of a matrix
+    /// takes what is left). Each result must also be bit-identical to the one for its token alone in a
+    /// one-panel call: a row's value may not depend on what it was batched with.
     pub(crate) fn check(&self, k: &X86Kernels, acts: &[u8]) -> Result<(), String> {
+        let (n, bytes, panels) = (self.n, self.layout.panel_bytes(), panel_count(self.rows));
         let tile = ActTile {
             layout: self.act,
             bytes: acts,
-            n: self.n,
+            n,
         };
-        for p in 0..panel_count(self.rows) {
-            let mut want = [[0f32; PANEL_ROWS]; MAX_TILE_TOKENS];
-            let mut got = [[f32::NAN; PANEL_ROWS]; MAX_TILE_TOKENS];
-            gemm_codes_scalar(self.layout, self.panel(p), tile, &mut want[..self.n]);
-            k.gemm_codes(self.layout, self.panel(p), tile, &mut got[..self.n]);
-            for t in 0..self.n {
+        let mut want = vec![[0f32; PANEL_ROWS]; panels * n];
+        for (p, want) in want.chunks_exact_mut(n).enumerate() {
+            gemm_codes_scalar(self.layout, self.panel(p), tile, want);
+        }
+        // Every token alone, one panel per call.
+        let mut alone = vec![[f32::NAN; PANEL_ROWS]; panels * n];
+        for (p, alone) in alone.chunks_exact_mut(n).enumerate() {
+            for (t, out) in alone.iter_mut().enumerate() {
+                let stride = self.act.stride();
+                let one = ActTile {
+                    layout: self.act,
+                    bytes: &acts[t * stride..(t + 1) * stride],
+                    n: 1,
+                };
+                k.gemm_codes(self.layout, self.panel(p), one, core::slice::from_mut(out));
+            }
+        }
+        for group in 1..=k.panels_per_call().max(2) {
+            let mut got = vec![[f32::NAN; PANEL_ROWS]; panels * n];
+            for (first, got) in (0..panels).step_by(group).zip(got.chunks_mut(group * n)) {
+                let count = group.min(panels - first);
+                let data = &self.packed[first * bytes..(first + count) * bytes];
+                k.gemm_codes(self.layout, data, tile, got);
+            }
+            for (i, ((g, w), a)) in got.iter().zip(&want).zip(&alone).enumerate() {
+                let (p, t) = (i / n, i % n);
                 for r in 0..PANEL_ROWS {
                     let row = p * PANEL_ROWS + r;
                     let m = self.magnitude[t].get(row).copied().unwrap_or(0.0);
-                    let (g, w) = (got[t][r], want[t][r]);
+                    let (g, w, a) = (g[r], w[r], a[r]);
                     // Huge activations can overflow f32 products: then the definition's
                     // infinity (or NaN) is required.
-                    let ok = if w.is_finite() {
+                    let close = if w.is_finite() {
                         f64::from(g - w).abs() <= 1e-5 * m
                     } else {
                         g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan())
                     };
-                    if !ok {
+                    let same = g.to_bits() == a.to_bits() || (g.is_nan() && a.is_nan());
+                    if !close || !same {
                         return Err(format!(
-                            "{} {} rows {} cols {} n {}: token {t} row {row}: {g} vs {w} \
-                             (magnitude {m})",
+                            "{} {} rows {} cols {} n {} panels per call {group}: token {t} \
+                             row {row}: {g} vs {w} (magnitude {m}; alone {a})",
                             k.name(),
                             self.dtype,
                             self.rows,

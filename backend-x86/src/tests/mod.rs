@@ -2,6 +2,7 @@
 //! the scalar definitions in `tern_core::cpu`.
 
 mod driver;
+mod exp;
 mod float;
 mod fuzz;
 mod gemm_codes;

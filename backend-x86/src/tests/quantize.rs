@@ -8,10 +8,11 @@ use tern_core::cpu::{ActLayout, ActScale, CpuKernels, quantize_row};
 
 use super::{Rng, levels};
 
-/// Both scale kinds with both sub-block sizes; `groups` blocks of the scale's group.
+/// Both scale kinds with both sub-block sizes; `groups` blocks of 256 values, or five blocks
+/// of 32 per group (so that rows reach, and leave tails of, the eight-block path).
 fn layout(kind: usize, groups: usize) -> ActLayout {
     let (scale, group) = if kind < 2 {
-        (ActScale::PerBlock32, 32)
+        (ActScale::PerBlock32, 5 * 32)
     } else {
         (ActScale::PerBlock256, 256)
     };

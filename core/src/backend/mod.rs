@@ -118,7 +118,14 @@ pub trait Backend<'w> {
     fn head_norm(&self, x: &mut [f32], weight: &Self::Weight, eps: f32);
 
     /// Rotates the `n_heads` heads of each row of `x` by RoPE at the row's position.
-    fn rope(&self, x: &mut [f32], n_heads: usize, config: &ModelConfig, at: Positions);
+    fn rope(
+        &self,
+        x: &mut [f32],
+        n_heads: usize,
+        config: &ModelConfig,
+        at: Positions,
+        par: &dyn Parallel,
+    );
 
     /// Causal grouped-query attention of the query rows `q` against positions
     /// `0..=at.first + t` of `layer` in `kv`, into `out`. `scores` has room for `n_ctx` floats.
@@ -137,7 +144,7 @@ pub trait Backend<'w> {
     );
 
     /// `gate` = silu(`gate`) * `up`, element-wise.
-    fn swiglu(&self, gate: &mut [f32], up: &[f32]);
+    fn swiglu(&self, gate: &mut [f32], up: &[f32], par: &dyn Parallel);
 
     /// `x` += `y`, element-wise.
     fn add(&self, x: &mut [f32], y: &[f32]);

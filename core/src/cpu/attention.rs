@@ -8,6 +8,7 @@ use half::f16;
 use super::kernels::CpuKernels;
 use super::split::{SharedMut, share, share_by_cost};
 use crate::backend::Parallel;
+use crate::backend::reference::ggml_math;
 use crate::kv::{KvCache, KvRow};
 use crate::model::ModelConfig;
 
@@ -120,34 +121,29 @@ fn heads<K: CpuKernels + ?Sized>(
         let keys = kv.keys(layer, start, n);
         for (h, qh) in rounded.chunks_exact(hd).enumerate() {
             let scores = &mut scores[..n];
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = dot_at(k, qh, keys, j * width + kv_off) * scale;
-            }
+            dot_rows(k, qh, keys, kv_off, width, scores, scale);
             let chunk_max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             if chunk_max > max[h] {
                 // The sum so far was relative to the old maximum.
-                sum[h] *= f64::from(libm::expf(max[h] - chunk_max));
+                sum[h] *= f64::from(ggml_math::expf(max[h] - chunk_max));
                 max[h] = chunk_max;
             }
-            sum[h] += scores
-                .iter()
-                .map(|&s| f64::from(libm::expf(s - max[h])))
-                .sum::<f64>();
+            k.exp_shifted(scores, max[h]);
+            sum[h] += scores.iter().map(|&e| f64::from(e)).sum::<f64>();
         }
     }
     out.fill(0.0);
     for start in (0..n_pos).step_by(CHUNK) {
         let n = CHUNK.min(n_pos - start);
         let (keys, values) = (kv.keys(layer, start, n), kv.values(layer, start, n));
-        for (h, (qh, oh)) in rounded
-            .chunks_exact(hd)
-            .zip(out.chunks_exact_mut(hd))
-            .enumerate()
-        {
+        let heads = rounded.chunks_exact(hd).zip(out.chunks_exact_mut(hd));
+        for (h, (qh, oh)) in heads.enumerate() {
+            let scores = &mut scores[..n];
+            dot_rows(k, qh, keys, kv_off, width, scores, scale);
+            k.exp_shifted(scores, max[h]);
             let inv_sum = (1.0 / sum[h]) as f32;
-            for j in 0..n {
-                let at = j * width + kv_off;
-                let p = libm::expf(dot_at(k, qh, keys, at) * scale - max[h]) * inv_sum;
+            for (j, &e) in scores.iter().enumerate() {
+                let (at, p) = (j * width + kv_off, e * inv_sum);
                 match values {
                     KvRow::F16(v) => k.axpy_f16(oh, f16::from_f32(p).to_f32(), &v[at..at + hd]),
                     KvRow::F32(v) => k.axpy_f32(oh, p, &v[at..at + hd]),
@@ -157,10 +153,19 @@ fn heads<K: CpuKernels + ?Sized>(
     }
 }
 
-/// dot(`q`, the `q.len()` elements of `rows` from `at`).
-fn dot_at<K: CpuKernels + ?Sized>(k: &K, q: &[f32], rows: KvRow<'_>, at: usize) -> f32 {
+/// `scores[j]` = dot(`q`, row `j` of `rows` from column `at`) times `scale`.
+fn dot_rows<K: CpuKernels + ?Sized>(
+    k: &K,
+    q: &[f32],
+    rows: KvRow<'_>,
+    at: usize,
+    stride: usize,
+    scores: &mut [f32],
+    scale: f32,
+) {
     match rows {
-        KvRow::F16(r) => k.dot_f16(q, &r[at..at + q.len()]),
-        KvRow::F32(r) => k.dot_f32(q, &r[at..at + q.len()]),
+        KvRow::F16(r) => k.dot_rows_f16(q, &r[at..], stride, scores),
+        KvRow::F32(r) => k.dot_rows_f32(q, &r[at..], stride, scores),
     }
+    scores.iter_mut().for_each(|s| *s *= scale);
 }

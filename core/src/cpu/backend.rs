@@ -4,6 +4,7 @@ use super::codes::CodeFormat;
 use super::kernels::CpuKernels;
 use super::matmul::{Packed, matmul};
 use super::panel::{F32Panels, PanelLayout};
+use super::split::{SharedMut, share};
 use crate::DType;
 use crate::backend::reference::{self, ActivationFormat, dequantize_row, for_each_chunk};
 use crate::backend::{Backend, Parallel, Positions, PrepareError};
@@ -110,8 +111,15 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
         reference::head_norm(x, &weight.view, eps);
     }
 
-    fn rope(&self, x: &mut [f32], n_heads: usize, config: &ModelConfig, at: Positions) {
-        reference::rope(x, n_heads, config, at.first);
+    fn rope(
+        &self,
+        x: &mut [f32],
+        n_heads: usize,
+        config: &ModelConfig,
+        at: Positions,
+        par: &dyn Parallel,
+    ) {
+        super::rope::rope(x, n_heads, config, at.first, par);
     }
 
     fn attention(
@@ -128,8 +136,20 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
         super::attention::attention(&self.kernels, q, kv, layer, config, at.first, out, par);
     }
 
-    fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
-        reference::swiglu(gate, up);
+    fn swiglu(&self, gate: &mut [f32], up: &[f32], par: &dyn Parallel) {
+        // In pieces of whole cache lines, spread over the threads.
+        const PIECE: usize = 64;
+        let pieces = gate.len().div_ceil(PIECE);
+        let gate = SharedMut::new(gate);
+        par.run(par.n_threads().max(1), &|i| {
+            let r = share(pieces, par, i);
+            let (start, end) = (r.start * PIECE, (r.end * PIECE).min(up.len()));
+            if start < end {
+                // SAFETY: the threads' shares of pieces are disjoint.
+                let g = unsafe { gate.range(start..end) };
+                self.kernels.swiglu(g, &up[start..end]);
+            }
+        });
     }
 
     fn add(&self, x: &mut [f32], y: &[f32]) {

@@ -13,6 +13,7 @@ use super::codes::ZeroPoint;
 use alloc::vec::Vec;
 
 use super::panel::{PANEL_ROWS, PanelLayout, pack_codes, packed_code, trailer_value};
+use crate::backend::reference::{self, ggml_math};
 use crate::model::WeightView;
 
 /// Most token rows one kernel call multiplies.
@@ -54,16 +55,29 @@ pub trait CpuKernels: Sync {
         pack_codes(w, layout)
     }
 
-    /// `out[t][r]` = dot(row `r` of `panel`, activation row `t`) for every row of `acts`
-    /// (`out.len() == acts.n`, at most [`MAX_TILE_TOKENS`]).
+    /// Consecutive panels one `gemm_codes` call takes at most: more rows per call let wide
+    /// vectors (16 rows of 32-bit lanes in 512 bits) share their per-sub-block work.
+    fn panels_per_call(&self) -> usize {
+        1
+    }
+
+    /// For each of the `panels.len() / layout.panel_bytes()` consecutive panels `p` (at most
+    /// [`CpuKernels::panels_per_call`]) and each activation row `t` of `acts` (at most
+    /// [`MAX_TILE_TOKENS`]): `out[p * acts.n + t][r]` = dot(row `r` of panel `p`, row `t`).
     fn gemm_codes(
         &self,
         layout: PanelLayout,
-        panel: &[u8],
+        panels: &[u8],
         acts: ActTile<'_>,
         out: &mut [[f32; PANEL_ROWS]],
     ) {
-        gemm_codes_scalar(layout, panel, acts, out);
+        let n = acts.n;
+        for (panel, out) in panels
+            .chunks_exact(layout.panel_bytes())
+            .zip(out.chunks_exact_mut(n))
+        {
+            gemm_codes_scalar(layout, panel, acts, out);
+        }
     }
 
     /// `out[t][r]` = dot(row `r` of the f32 `panel`, `x` row `t`) with rows of `cols`.
@@ -74,6 +88,32 @@ pub trait CpuKernels: Sync {
     /// Quantizes `x` into `row` (see [`super::act`]).
     fn quantize_row(&self, layout: ActLayout, x: &[f32], row: &mut [u8]) {
         quantize_row(layout, x, row);
+    }
+
+    /// `gate[i] = silu(gate[i]) * up[i]` with ggml's vectorized SiLU
+    /// ([`ggml_math::silu`]), as the reference computes it.
+    fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
+        reference::swiglu(gate, up);
+    }
+
+    /// `x[i] = exp(x[i] - shift)` with ggml's vectorized exp ([`ggml_math::expf`]).
+    fn exp_shifted(&self, x: &mut [f32], shift: f32) {
+        x.iter_mut().for_each(|v| *v = ggml_math::expf(*v - shift));
+    }
+
+    /// `out[j] = Σ q[i] * rows[j * stride + i]` for every `j < out.len()`: attention's scores
+    /// of one query head against a block of cached key rows.
+    fn dot_rows_f16(&self, q: &[f32], rows: &[f16], stride: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = self.dot_f16(q, &rows[j * stride..j * stride + q.len()]);
+        }
+    }
+
+    /// [`CpuKernels::dot_rows_f16`] for an f32 cache.
+    fn dot_rows_f32(&self, q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = self.dot_f32(q, &rows[j * stride..j * stride + q.len()]);
+        }
     }
 
     /// `Σ a[i] * b[i]`.

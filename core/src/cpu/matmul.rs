@@ -3,6 +3,7 @@
 //! chunk, the tokens in kernel-sized tiles (GEMV when there is one token, GEMM otherwise).
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use super::act::ActLayout;
 use super::kernels::{ActTile, CpuKernels, MAX_TILE_TOKENS};
@@ -85,13 +86,14 @@ pub fn matmul<K: CpuKernels + ?Sized>(
             }
             let acts: &[u8] = acts;
             let panel_bytes = layout.panel_bytes();
-            for_each_tile(k, rows, n, out, par, |panel, t0, out| {
+            let group = k.panels_per_call().max(1);
+            for_each_tile(k, rows, n, group, out, par, |panels, t0, nt, out| {
                 let tile = ActTile {
                     layout: act,
-                    bytes: &acts[t0 * stride..(t0 + out.len()) * stride],
-                    n: out.len(),
+                    bytes: &acts[t0 * stride..(t0 + nt) * stride],
+                    n: nt,
                 };
-                let data = &data[panel * panel_bytes..(panel + 1) * panel_bytes];
+                let data = &data[panels.start * panel_bytes..panels.end * panel_bytes];
                 k.gemm_codes(*layout, data, tile, out);
             });
         }
@@ -112,47 +114,57 @@ pub fn matmul<K: CpuKernels + ?Sized>(
                 });
             }
             let xs: &[f32] = xs;
-            for_each_tile(k, rows, n, out, par, |panel, t0, out| {
-                let x = &xs[t0 * cols..(t0 + out.len()) * cols];
-                k.gemm_f32(cols, panels.panel(panel), x, out);
+            for_each_tile(k, rows, n, 1, out, par, |panel, t0, nt, out| {
+                let x = &xs[t0 * cols..(t0 + nt) * cols];
+                k.gemm_f32(cols, panels.panel(panel.start), x, out);
             });
         }
     }
 }
 
-/// Runs `tile(panel, first_token, out)` over every panel and token tile, panels split over
-/// threads, and scatters each tile's results into `out` (token-major, `rows` wide).
+/// Runs `tile(panels, first_token, n_tokens, out)` over every group of at most `group`
+/// consecutive panels and every token tile, panels split over threads, and scatters each
+/// tile's results (`n_tokens` rows per panel, panel-major) into `out` (token-major, `rows`
+/// wide).
 fn for_each_tile<K: CpuKernels + ?Sized>(
     k: &K,
     rows: usize,
     n: usize,
+    group: usize,
     out: &mut [f32],
     par: &dyn Parallel,
-    tile: impl Fn(usize, usize, &mut [[f32; PANEL_ROWS]]) + Sync,
+    tile: impl Fn(Range<usize>, usize, usize, &mut [[f32; PANEL_ROWS]]) + Sync,
 ) {
+    const MAX_GROUP: usize = 4;
+    let group = group.clamp(1, MAX_GROUP);
     let n_panels = panel_count(rows);
     let tile_tokens = k.tile_tokens().clamp(1, MAX_TILE_TOKENS);
     let out = SharedMut::new(out);
     par.run(par.n_threads().max(1), &|i| {
         let mine = share(n_panels, par, i);
-        let mut results = [[0f32; PANEL_ROWS]; MAX_TILE_TOKENS];
+        let mut results = [[0f32; PANEL_ROWS]; MAX_TILE_TOKENS * MAX_GROUP];
         let mut chunk = mine.start;
         while chunk < mine.end {
             let chunk_end = (chunk + PANEL_CHUNK).min(mine.end);
             for t0 in (0..n).step_by(tile_tokens) {
                 let nt = tile_tokens.min(n - t0);
-                for panel in chunk..chunk_end {
-                    let results = &mut results[..nt];
-                    tile(panel, t0, results);
-                    let row0 = panel * PANEL_ROWS;
-                    let valid = PANEL_ROWS.min(rows - row0);
-                    for (t, r) in results.iter().enumerate() {
-                        let at = (t0 + t) * rows + row0;
-                        // SAFETY: this thread alone owns the rows of its panels, in every
-                        // token's output row.
-                        let dst = unsafe { out.range(at..at + valid) };
-                        dst.copy_from_slice(&r[..valid]);
+                let mut first = chunk;
+                while first < chunk_end {
+                    let last = (first + group).min(chunk_end);
+                    let results = &mut results[..(last - first) * nt];
+                    tile(first..last, t0, nt, results);
+                    for (p, block) in (first..last).zip(results.chunks_exact(nt)) {
+                        let row0 = p * PANEL_ROWS;
+                        let valid = PANEL_ROWS.min(rows - row0);
+                        for (t, r) in block.iter().enumerate() {
+                            let at = (t0 + t) * rows + row0;
+                            // SAFETY: this thread alone owns the rows of its panels, in
+                            // every token's output row.
+                            let dst = unsafe { out.range(at..at + valid) };
+                            dst.copy_from_slice(&r[..valid]);
+                        }
                     }
+                    first = last;
                 }
             }
             chunk = chunk_end;

@@ -14,6 +14,7 @@ pub mod codes;
 mod kernels;
 mod matmul;
 mod panel;
+mod rope;
 mod split;
 #[cfg(test)]
 mod tests;

@@ -125,3 +125,24 @@ fn online_softmax_attention_matches_the_reference() {
         attention_case::<half::f16>(n_ctx, first, n_tok);
     }
 }
+
+#[test]
+fn rope_matches_the_reference_to_rounding() {
+    for style in [
+        crate::model::RopeStyle::AdjacentPairs,
+        crate::model::RopeStyle::HalfSplit,
+    ] {
+        let mut c = config(4, 2, 16);
+        c.rope_style = style;
+        c.rope_theta = 1e6;
+        let mut rng = Xoshiro256::seed_from_u64(7);
+        let x = random(9 * c.q_width(), &mut rng);
+        let (mut want, mut got) = (x.clone(), x);
+        reference::rope(&mut want, c.n_head, &c, 1000);
+        let cpu = Cpu::new(ScalarKernels);
+        cpu.rope(&mut got, c.n_head, &c, Positions { first: 1000 }, &Uneven);
+        // ggml's angles come from repeated products, run.c's from powers: a few ulps apart,
+        // which at angle ~1000 radians is ~1e-4 of a turn.
+        assert_rows_close(&got, &want, c.head_dim, 1e-3);
+    }
+}

@@ -5,7 +5,7 @@
 mod activation;
 mod attention;
 mod elementwise;
-mod ggml_math;
+pub mod ggml_math;
 mod matmul;
 mod norm;
 mod rope;
@@ -77,7 +77,14 @@ impl<'w> Backend<'w> for Reference {
         head_norm(x, weight, eps);
     }
 
-    fn rope(&self, x: &mut [f32], n_heads: usize, config: &ModelConfig, at: Positions) {
+    fn rope(
+        &self,
+        x: &mut [f32],
+        n_heads: usize,
+        config: &ModelConfig,
+        at: Positions,
+        _par: &dyn Parallel,
+    ) {
         rope(x, n_heads, config, at.first);
     }
 
@@ -95,7 +102,7 @@ impl<'w> Backend<'w> for Reference {
         attention(q, kv, layer, config, at.first, scores, out);
     }
 
-    fn swiglu(&self, gate: &mut [f32], up: &[f32]) {
+    fn swiglu(&self, gate: &mut [f32], up: &[f32], _par: &dyn Parallel) {
         swiglu(gate, up);
     }
 

@@ -1,0 +1,55 @@
+//! RoPE for the CPU backend: each token's angles are computed once and applied to all of its
+//! heads, the way ggml builds them (so results track llama.cpp's): the angle of pair `i` is
+//! `freq_scale * pos * s^i` with `s = theta^(-2 / rope_dim)`, the power taken by repeated
+//! multiplication.
+
+use super::split::{SharedMut, share};
+use crate::backend::Parallel;
+use crate::model::config::limits::MAX_HEAD_DIM;
+use crate::model::{ModelConfig, RopeStyle};
+
+/// Rotates the first `rope_dim` dimensions of each of the `n_heads` heads of every token row
+/// of `x`; row `t` is at position `first + t`. Tokens are spread over the threads.
+pub fn rope(x: &mut [f32], n_heads: usize, c: &ModelConfig, first: usize, par: &dyn Parallel) {
+    let width = n_heads * c.head_dim;
+    let n_tok = x.len() / width;
+    let threads = par.n_threads().max(1);
+    if n_tok < 2 * threads {
+        for (t, row) in x.chunks_exact_mut(width).enumerate() {
+            rotate(row, c, first + t);
+        }
+        return;
+    }
+    let x = SharedMut::new(x);
+    par.run(threads, &|i| {
+        for t in share(n_tok, par, i) {
+            // SAFETY: each token row belongs to the one thread whose share holds it.
+            let row = unsafe { x.range(t * width..(t + 1) * width) };
+            rotate(row, c, first + t);
+        }
+    });
+}
+
+/// Rotates every head of one token row at position `pos`.
+fn rotate(row: &mut [f32], c: &ModelConfig, pos: usize) {
+    let half = c.rope_dim / 2;
+    let mut cos_sin = [(0f32, 0f32); MAX_HEAD_DIM / 2];
+    let theta_scale = libm::powf(c.rope_theta, -2.0 / c.rope_dim as f32);
+    let mut theta = pos as f32;
+    for cs in &mut cos_sin[..half] {
+        let angle = c.rope_freq_scale * theta;
+        *cs = (libm::cosf(angle), libm::sinf(angle));
+        theta *= theta_scale;
+    }
+    for head in row.chunks_exact_mut(c.head_dim) {
+        for (i, &(cos, sin)) in cos_sin[..half].iter().enumerate() {
+            let (a, b) = match c.rope_style {
+                RopeStyle::AdjacentPairs => (2 * i, 2 * i + 1),
+                RopeStyle::HalfSplit => (i, i + half),
+            };
+            let (v0, v1) = (head[a], head[b]);
+            head[a] = v0 * cos - v1 * sin;
+            head[b] = v0 * sin + v1 * cos;
+        }
+    }
+}
