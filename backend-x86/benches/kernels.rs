@@ -14,10 +14,14 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use half::f16;
 use tern_backend_x86::{Level, X86Kernels};
 use tern_core::DType;
+use tern_core::backend::Sequential;
+use tern_core::cpu::attention as attention_driver;
 use tern_core::cpu::codes::CodeFormat;
 use tern_core::cpu::{
     ActLayout, ActTile, CpuKernels, MAX_TILE_TOKENS, PANEL_ROWS, PanelLayout, panel_count,
 };
+use tern_core::kv::{DenseKv, KvCache};
+use tern_core::model::{Arch, ModelConfig, RopeStyle};
 use tern_core::sample::Xoshiro256;
 
 const FORMATS: [DType; 8] = [
@@ -302,6 +306,65 @@ fn attention(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole attention of one decode step (the driver: online softmax over blocks of keys,
+/// GQA groups) with Qwen2.5-0.5B's heads (14 query, 2 KV, 64 wide) over an f16 cache.
+fn attention_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("attention_step");
+    let config = ModelConfig {
+        arch: Arch::Qwen2,
+        n_vocab: 32,
+        n_embd: 896,
+        n_layer: 1,
+        n_head: 14,
+        n_head_kv: 2,
+        head_dim: 64,
+        n_ff: 4864,
+        n_ctx_train: 4096,
+        rms_eps: 1e-6,
+        rope_theta: 1e6,
+        rope_freq_scale: 1.0,
+        rope_dim: 64,
+        rope_style: RopeStyle::HalfSplit,
+        qkv_bias: true,
+        qk_norm: false,
+    };
+    let mut rng = Xoshiro256::seed_from_u64(9);
+    for k in levels() {
+        for positions in [512, 4096] {
+            let mut kv =
+                DenseKv::<f16, Vec<f16>>::zeroed(1, positions, config.kv_width()).expect("cache");
+            for pos in 0..positions {
+                let row: Vec<f32> = (0..config.kv_width())
+                    .map(|_| rng.next_f64() as f32 - 0.5)
+                    .collect();
+                kv.write(0, pos, &row, &row).expect("write");
+            }
+            let q: Vec<f32> = (0..config.q_width())
+                .map(|_| rng.next_f64() as f32 - 0.5)
+                .collect();
+            let mut out = vec![0f32; config.q_width()];
+            let id = BenchmarkId::new(k.name(), positions);
+            g.bench_function(id, |b| {
+                b.iter(|| {
+                    let first = positions - 1;
+                    attention_driver(
+                        &k,
+                        black_box(&q),
+                        &kv,
+                        0,
+                        &config,
+                        first,
+                        &mut out,
+                        &Sequential,
+                    );
+                    out[0]
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// `quantize_row` of one activation row of 896 and of 4864 for Q4_0 (Q8_0 blocks) and Q4_K
 /// (Q8_K blocks): Gelem/s = values per ns.
 fn quantize(c: &mut Criterion) {
@@ -399,6 +462,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = memcpy, gemv_l2, gemv, gemv_dram, gemm, gemm_tokens, attention, quantize, activation
+    targets = memcpy, gemv_l2, gemv, gemv_dram, gemm, gemm_tokens, attention, attention_step,
+        quantize, activation
 }
 criterion_main!(benches);

@@ -347,7 +347,7 @@ const COLUMNS: [(&str, i32); 7] = [
     ("model", -30),
     ("size", 10),
     ("params", 10),
-    ("backend", -10),
+    ("backend", -20),
     ("threads", 7),
     ("test", 15),
     ("t/s", 20),

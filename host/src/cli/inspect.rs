@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tern::engine::{Engine, EngineOptions};
+use tern::engine::{BackendKind, Engine, EngineOptions};
 use tern::error::EngineError;
 use tern_core::cpu::has_fast_path;
 use tern_core::gguf::Value;
@@ -19,7 +19,14 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(args: InspectArgs) -> Result<(), EngineError> {
-    let engine = super::run::load(args.model.as_deref(), EngineOptions::default())?;
+    // The reference backend keeps weights as the file stores them: nothing to repack, so a
+    // large model opens at once.
+    let options = EngineOptions {
+        backend: BackendKind::Reference,
+        threads: 1,
+        ..EngineOptions::default()
+    };
+    let engine = super::run::load(args.model.as_deref(), options)?;
     print!("{}", report(&engine, args.metadata));
     Ok(())
 }
