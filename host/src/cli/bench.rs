@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Threads that compute [default: the number of physical cores]
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
+    /// Pin each thread to its own core (on a machine busy with other work, pinned threads
+    /// cannot move to a free core and wait instead)
+    #[arg(long)]
+    pin: bool,
     /// Timed runs of each test (after one untimed warm-up run)
     #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_repetitions)]
     repetitions: usize,
@@ -162,7 +166,7 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
         kv_type: args.kv_type.into(),
         backend: args.backend.into(),
         threads: args.threads.unwrap_or(0),
-        pin_threads: false,
+        pin_threads: args.pin,
     };
     let engine = Engine::from_bytes(bytes, name, options)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Threads that compute [default: the number of physical cores]
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
+    /// Pin each thread to its own core (on a machine busy with other work, pinned threads
+    /// cannot move to a free core and wait instead)
+    #[arg(long)]
+    pin: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -131,7 +135,7 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
         kv_type: args.kv_type.into(),
         backend: args.backend.into(),
         threads: args.threads.unwrap_or(0),
-        pin_threads: true,
+        pin_threads: args.pin,
     };
     let engine = load(args.model.as_deref(), options)?;
     let mut session = engine.session()?;
