@@ -6,7 +6,7 @@ use super::matmul::{Packed, matmul};
 use super::panel::{F32Panels, PanelLayout};
 use super::split::{SharedMut, share};
 use crate::DType;
-use crate::backend::reference::{self, ActivationFormat, dequantize_row, for_each_chunk};
+use crate::backend::reference::{self, ActivationFormat};
 use crate::backend::{Backend, Parallel, Positions, PrepareError};
 use crate::kv::KvCache;
 use crate::model::{ModelConfig, WeightRole, WeightView};
@@ -71,10 +71,7 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
     }
 
     fn embed(&self, table: &CpuWeight<'w>, tokens: &[u32], out: &mut [f32]) {
-        let t = &table.view;
-        for (&token, row) in tokens.iter().zip(out.chunks_exact_mut(t.cols)) {
-            dequantize_row(t, token as usize, row);
-        }
+        reference::embed(&table.view, tokens, out);
     }
 
     fn rms_norm(&self, x: &[f32], weight: &CpuWeight<'w>, eps: f32, out: &mut [f32]) {
@@ -97,14 +94,7 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
     }
 
     fn add_bias(&self, x: &mut [f32], bias: &CpuWeight<'w>) {
-        let b = &bias.view;
-        for row in x.chunks_exact_mut(b.cols) {
-            for_each_chunk(b, 0, |start, values| {
-                for (v, b) in row[start..start + values.len()].iter_mut().zip(values) {
-                    *v += b;
-                }
-            });
-        }
+        reference::add_bias(x, &bias.view);
     }
 
     fn head_norm(&self, x: &mut [f32], weight: &CpuWeight<'w>, eps: f32) {

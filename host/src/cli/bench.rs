@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use tern::engine::{Engine, EngineOptions, ModelBytes, Session};
+use tern::engine::{Engine, ModelBytes, Session, open_model};
 use tern::error::EngineError;
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
-use super::run::{BackendArg, KvTypeArg, parse_threads};
+use super::run::ComputeArgs;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -24,28 +24,14 @@ pub struct BenchArgs {
     /// Generation lengths to time, comma-separated; 0 skips generation tests
     #[arg(short = 'n', long = "n-gen", value_name = "N,...", default_value = "128", value_parser = parse_sizes)]
     n_gen: Sizes,
-    /// Threads that compute [default: the number of physical cores]
-    #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
-    threads: Option<usize>,
-    /// Pin each thread to its own core (on a machine busy with other work, pinned threads
-    /// cannot move to a free core and wait instead)
-    #[arg(long)]
-    pin: bool,
     /// Timed runs of each test (after one untimed warm-up run)
     #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_repetitions)]
     repetitions: usize,
-    /// Most prompt tokens fed per step
-    #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
-    batch_size: usize,
-    /// Element type of the KV cache
-    #[arg(long, value_enum, default_value_t = KvTypeArg::F16)]
-    kv_type: KvTypeArg,
-    /// Compute backend
-    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
-    backend: BackendArg,
     /// Print a JSON array of records (llama-bench's fields) instead of a table
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 /// A comma-separated list of token counts.
@@ -160,14 +146,8 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
         // The engine names what is wrong with the file.
         None => wanted,
     };
-    let options = EngineOptions {
-        n_ctx: Some(n_ctx),
-        n_batch: args.batch_size.min(max_p.max(1)),
-        kv_type: args.kv_type.into(),
-        backend: args.backend.into(),
-        threads: args.threads.unwrap_or(0),
-        pin_threads: args.pin,
-    };
+    let n_batch = args.compute.batch_size.min(max_p.max(1));
+    let options = args.compute.options(Some(n_ctx), n_batch);
     let engine = Engine::from_bytes(bytes, name, options)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let info = model_info(&engine);
@@ -230,18 +210,7 @@ fn open(path: Option<&Path>) -> Result<(ModelBytes, String), EngineError> {
             tern::bundled::NAME.into(),
         ));
     };
-    let meta = std::fs::metadata(path).map_err(|source| EngineError::Open {
-        path: path.into(),
-        source,
-    })?;
-    if meta.is_dir() {
-        return Err(EngineError::IsDirectory { path: path.into() });
-    }
-    let bytes = ModelBytes::open(path).map_err(|source| EngineError::Open {
-        path: path.into(),
-        source,
-    })?;
-    Ok((bytes, path.display().to_string()))
+    Ok((open_model(path)?, path.display().to_string()))
 }
 
 fn trained_context(bytes: &ModelBytes) -> Option<usize> {

@@ -51,9 +51,16 @@ pub struct RunArgs {
     /// Context size in tokens [default: the model's, at most 4096]
     #[arg(short = 'c', long = "ctx-size")]
     ctx_size: Option<usize>,
+    #[command(flatten)]
+    compute: ComputeArgs,
+}
+
+/// How the engine computes: options `run` and `bench` share.
+#[derive(Args, Debug)]
+pub(super) struct ComputeArgs {
     /// Most prompt tokens fed per step
     #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
-    batch_size: usize,
+    pub batch_size: usize,
     /// Element type of the KV cache
     #[arg(long, value_enum, default_value_t = KvTypeArg::F16)]
     kv_type: KvTypeArg,
@@ -67,6 +74,21 @@ pub struct RunArgs {
     /// cannot move to a free core and wait instead)
     #[arg(long)]
     pin: bool,
+}
+
+impl ComputeArgs {
+    /// Engine options for a context of `n_ctx` (`None`: the model's) fed `n_batch` tokens
+    /// at a time.
+    pub(super) fn options(&self, n_ctx: Option<usize>, n_batch: usize) -> EngineOptions {
+        EngineOptions {
+            n_ctx,
+            n_batch,
+            kv_type: self.kv_type.into(),
+            backend: self.backend.into(),
+            threads: self.threads.unwrap_or(0),
+            pin_threads: self.pin,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -129,14 +151,7 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
     sampler
         .validate()
         .map_err(|e| EngineError::Option(e.to_string()))?;
-    let options = EngineOptions {
-        n_ctx: args.ctx_size,
-        n_batch: args.batch_size,
-        kv_type: args.kv_type.into(),
-        backend: args.backend.into(),
-        threads: args.threads.unwrap_or(0),
-        pin_threads: args.pin,
-    };
+    let options = args.compute.options(args.ctx_size, args.compute.batch_size);
     let engine = load(args.model.as_deref(), options)?;
     let mut session = engine.session()?;
     let generate = GenerateOptions {

@@ -86,18 +86,7 @@ impl Engine {
     /// Maps and loads the GGUF model at `path`.
     pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Engine, EngineError> {
         let path = path.as_ref();
-        let meta = std::fs::metadata(path).map_err(|source| EngineError::Open {
-            path: path.into(),
-            source,
-        })?;
-        if meta.is_dir() {
-            return Err(EngineError::IsDirectory { path: path.into() });
-        }
-        let bytes = ModelBytes::open(path).map_err(|source| EngineError::Open {
-            path: path.into(),
-            source,
-        })?;
-        Engine::from_bytes(bytes, path.display().to_string(), options)
+        Engine::from_bytes(open_model(path)?, path.display().to_string(), options)
     }
 
     /// Loads the model compiled into the binary.
@@ -240,4 +229,16 @@ impl Engine {
     pub(crate) fn compute(&self) -> &Compute {
         &self.compute
     }
+}
+
+/// Maps the model file at `path`, with errors that name it (and a directory given for a file).
+pub fn open_model(path: &Path) -> Result<ModelBytes, EngineError> {
+    let open_error = |source| EngineError::Open {
+        path: path.into(),
+        source,
+    };
+    if std::fs::metadata(path).map_err(open_error)?.is_dir() {
+        return Err(EngineError::IsDirectory { path: path.into() });
+    }
+    ModelBytes::open(path).map_err(open_error)
 }

@@ -1,6 +1,8 @@
 //! Element-wise ops.
 
 use super::ggml_math;
+use super::rows::for_each_chunk;
+use crate::model::WeightView;
 
 /// `gate` = silu(`gate`) * `up`, computed as llama.cpp's `ggml_vec_swiglu_f32` computes it
 /// (ggml-cpu/vec.cpp:417, AVX-512 build), with ggml's vectorized SiLU, so that the reference
@@ -11,6 +13,17 @@ use super::ggml_math;
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
         *g = ggml_math::silu(*g) * u;
+    }
+}
+
+/// Adds `bias` (one row) to every row of `x`.
+pub fn add_bias(x: &mut [f32], bias: &WeightView<'_>) {
+    for row in x.chunks_exact_mut(bias.cols) {
+        for_each_chunk(bias, 0, |start, b| {
+            for (v, b) in row[start..start + b.len()].iter_mut().zip(b) {
+                *v += b;
+            }
+        });
     }
 }
 

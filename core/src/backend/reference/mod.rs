@@ -13,11 +13,11 @@ mod rows;
 
 pub use activation::{ActivationFormat, q8_1_sum, round as round_activations};
 pub use attention::attention;
-pub use elementwise::{add, swiglu};
+pub use elementwise::{add, add_bias, swiglu};
 pub use matmul::{dot_row, matmul};
 pub use norm::{head_norm, rms_norm};
 pub use rope::rope;
-pub use rows::{dequantize_row, for_each_chunk};
+pub use rows::{dequantize_row, embed, for_each_chunk};
 
 use super::{Backend, Parallel, Positions, PrepareError};
 use crate::kv::KvCache;
@@ -43,9 +43,7 @@ impl<'w> Backend<'w> for Reference {
     }
 
     fn embed(&self, table: &WeightView<'w>, tokens: &[u32], out: &mut [f32]) {
-        for (&token, row) in tokens.iter().zip(out.chunks_exact_mut(table.cols)) {
-            dequantize_row(table, token as usize, row);
-        }
+        embed(table, tokens, out);
     }
 
     fn rms_norm(&self, x: &[f32], weight: &WeightView<'w>, eps: f32, out: &mut [f32]) {
@@ -64,13 +62,7 @@ impl<'w> Backend<'w> for Reference {
     }
 
     fn add_bias(&self, x: &mut [f32], bias: &WeightView<'w>) {
-        for row in x.chunks_exact_mut(bias.cols) {
-            for_each_chunk(bias, 0, |start, b| {
-                for (v, b) in row[start..start + b.len()].iter_mut().zip(b) {
-                    *v += b;
-                }
-            });
-        }
+        add_bias(x, bias);
     }
 
     fn head_norm(&self, x: &mut [f32], weight: &WeightView<'w>, eps: f32) {

@@ -25,6 +25,13 @@ pub fn for_each_chunk(w: &WeightView<'_>, row: usize, mut f: impl FnMut(usize, &
     }
 }
 
+/// `out[t]` = row `tokens[t]` of the embedding table (token ids below its row count).
+pub fn embed(table: &WeightView<'_>, tokens: &[u32], out: &mut [f32]) {
+    for (&token, row) in tokens.iter().zip(out.chunks_exact_mut(table.cols)) {
+        dequantize_row(table, token as usize, row);
+    }
+}
+
 /// Decodes row `row` of `w` into `out` (`w.cols` elements).
 pub fn dequantize_row(w: &WeightView<'_>, row: usize, out: &mut [f32]) {
     for_each_chunk(w, row, |start, values| {
