@@ -78,20 +78,39 @@ impl MappedFile {
     /// weights while this layer computes. A range outside the file is `InvalidInput`.
     #[cfg(unix)]
     pub fn advise_willneed_range(&self, offset: usize, len: usize) -> io::Result<()> {
-        let in_bounds = offset.checked_add(len).is_some_and(|end| end <= self.len());
-        if !in_bounds {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "prefetch range {offset}+{len} outside map of {} bytes",
-                    self.len()
-                ),
-            ));
-        }
+        self.check_range(offset, len)?;
         match &self.map {
             Some(map) if len > 0 => map.advise_range(memmap2::Advice::WillNeed, offset, len),
             _ => Ok(()),
         }
+    }
+
+    /// Lets the OS drop this process's pages of `len` bytes at `offset` (`MADV_DONTNEED`),
+    /// e.g. weights already repacked into memory of their own: they stop counting against
+    /// the process, and a later read of the range faults them back in from the file. A range
+    /// outside the file is `InvalidInput`.
+    #[cfg(unix)]
+    pub fn release_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.check_range(offset, len)?;
+        match &self.map {
+            // SAFETY: the map is read-only and backed by the file, so its pages never hold
+            // private changes: dropping them loses nothing, and a later read sees the file's
+            // bytes again (the contents every `&[u8]` into the map already assume).
+            Some(map) if len > 0 => unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if offset.checked_add(len).is_some_and(|end| end <= self.len()) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("range {offset}+{len} outside map of {} bytes", self.len()),
+        ))
     }
 }
 
@@ -180,6 +199,21 @@ mod tests {
         let err = m.advise_willneed_range(m.len() - 10, 11).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(m.advise_willneed_range(usize::MAX, 2).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn released_pages_read_back_the_file() {
+        let data: Vec<u8> = (0..5 * 4096 + 99u32).map(|i| (i * 13 + 5) as u8).collect();
+        let tmp = TempFile::with_contents(&data);
+        let m = MappedFile::open(tmp.path()).unwrap();
+        assert_eq!(m.as_bytes(), &data[..]);
+        // Unaligned on both ends, as tensors are.
+        m.release_range(100, 3 * 4096 + 7).unwrap();
+        m.release_range(0, m.len()).unwrap();
+        assert_eq!(m.as_bytes(), &data[..]);
+        let err = m.release_range(m.len() - 1, 2).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

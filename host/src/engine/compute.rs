@@ -39,11 +39,14 @@ pub(crate) enum Compute {
 }
 
 impl Compute {
-    /// Prepares every weight of `gguf` for `kind`.
+    /// Prepares every weight of `gguf` for `kind`; `release(bytes)` is told of file bytes
+    /// that were copied into a packed layout and will not be read again (except, for a tied
+    /// head, as embedding rows, which fault back in).
     pub(crate) fn load(
         kind: BackendKind,
         gguf: &Gguf<'static>,
         config: ModelConfig,
+        release: impl Fn(&[u8]),
     ) -> Result<Compute, String> {
         Ok(match kind {
             BackendKind::Reference => {
@@ -62,7 +65,13 @@ impl Compute {
                     gguf,
                     config,
                     Vec::with_capacity(config.n_layer),
-                    |view, role| tern_core::backend::Backend::prepare(&backend, view, role),
+                    |view, role| {
+                        let weight = tern_core::backend::Backend::prepare(&backend, view, role)?;
+                        if weight.packed.is_some() {
+                            release(view.data);
+                        }
+                        Ok::<_, tern_core::backend::PrepareError>(weight)
+                    },
                 )
                 .map_err(|e| e.to_string())?;
                 Compute::Cpu { backend, model }

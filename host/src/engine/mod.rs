@@ -155,7 +155,10 @@ impl Engine {
                 options.threads
             )));
         }
-        let compute = Compute::load(options.backend, &gguf, config).map_err(model_err)?;
+        let compute = Compute::load(options.backend, &gguf, config, |copied| {
+            bytes.release(copied)
+        })
+        .map_err(model_err)?;
         let n_threads = match options.threads {
             0 => physical_cores(),
             n => n,

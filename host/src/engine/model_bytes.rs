@@ -22,4 +22,20 @@ impl ModelBytes {
             ModelBytes::Static(b) => b,
         }
     }
+
+    /// Lets the OS drop the resident pages of `part` (a slice of these bytes) once it has
+    /// been copied elsewhere, such as weights repacked at load. Reads of `part` stay valid
+    /// (they fault the pages back in). Bytes compiled into the binary, other platforms, and
+    /// slices not of these bytes are left alone; so is a failure, which only costs memory.
+    pub fn release(&self, part: &[u8]) {
+        #[cfg(unix)]
+        if let ModelBytes::Mapped(map) = self {
+            let base = map.as_bytes().as_ptr() as usize;
+            if let Some(offset) = (part.as_ptr() as usize).checked_sub(base) {
+                let _ = map.release_range(offset, part.len());
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = part;
+    }
 }
