@@ -4,7 +4,8 @@
 //! their reference decoders, the GGUF reader, tensor layouts and strided regions, the arena
 //! planner, model configurations and their op plans, the backend / parallel / KV-cache traits,
 //! sampling, and the scalar reference backend that every other backend is tested against.
-//! The `alloc` feature adds conveniences only; nothing requires it.
+//! The `alloc` feature adds the CPU driver ([`cpu`]: repacked weights live in heap buffers)
+//! and conveniences; the reference path runs without it.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 

@@ -39,7 +39,7 @@ impl<'a> ActTile<'a> {
 
 /// Microkernels and their scalar definitions.
 pub trait CpuKernels: Sync {
-    /// The instruction set in use, for messages and benchmarks (e.g. "avx512-vnni").
+    /// The instruction set in use, for messages and benchmarks (e.g. "x86-avx512vnni").
     fn name(&self) -> &'static str;
 
     /// Token rows per `gemm_*` call this implementation is fastest with (at most
