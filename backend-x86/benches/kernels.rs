@@ -24,16 +24,6 @@ use tern_core::kv::{DenseKv, KvCache};
 use tern_core::model::{Arch, ModelConfig, RopeStyle};
 use tern_core::sample::Xoshiro256;
 
-const FORMATS: [DType; 8] = [
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_0,
-    DType::Q5_1,
-    DType::Q8_0,
-    DType::Q4_K,
-    DType::Q5_K,
-    DType::Q6_K,
-];
 const ROWS: usize = 4864;
 
 fn levels() -> Vec<X86Kernels> {
@@ -115,7 +105,7 @@ fn run_panels(
 fn gemv(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemv");
     for k in levels() {
-        for dtype in FORMATS {
+        for dtype in CodeFormat::DTYPES {
             let format = CodeFormat::of(dtype).unwrap();
             for cols in [896, 4864] {
                 let (layout, data) = random_panels(format, ROWS, cols, 1);
@@ -140,7 +130,7 @@ fn gemv(c: &mut Criterion) {
 fn gemv_l2(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemv_l2");
     for k in levels() {
-        for dtype in FORMATS {
+        for dtype in CodeFormat::DTYPES {
             let format = CodeFormat::of(dtype).unwrap();
             for (rows, cols) in [(512, 896), (96, 4864)] {
                 let (layout, data) = random_panels(format, rows, cols, 4);
@@ -198,7 +188,7 @@ fn gemm(c: &mut Criterion) {
             .into_iter()
             .filter(|k| k.panels_per_call() >= group)
         {
-            for dtype in FORMATS {
+            for dtype in CodeFormat::DTYPES {
                 gemm_case(&mut g, &k, dtype, group, MAX_TILE_TOKENS);
             }
         }

@@ -1,26 +1,9 @@
 //! `tern bench`: llama-bench's JSON records and table, and one-line errors for bad options.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use common::{repo, stderr, tern};
 use serde_json::Value;
-
-fn tern(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(args)
-        .output()
-        .expect("run tern")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
 
 /// Runs `bench --json` with `args` and returns its records.
 fn records(args: &[&str]) -> Vec<Value> {
@@ -127,18 +110,9 @@ fn the_table_reads_like_llama_bench() {
     assert!(text.contains("peak RSS: "), "{text}");
 }
 
-/// Asserts failure with a single `error:` line that contains `needle`.
+/// Asserts failure with one `error:` line that contains `needle`, and no results printed.
 fn assert_fails_with(args: &[&str], needle: &str) {
-    let out = tern(args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {err:?}");
-    assert!(lines[0].starts_with("error:"), "{args:?}: {err:?}");
-    assert!(
-        lines[0].contains(needle),
-        "{args:?}: {err:?} lacks {needle:?}"
-    );
+    let out = common::assert_fails_with(args, needle);
     assert!(out.stdout.is_empty(), "{args:?} printed results");
 }
 

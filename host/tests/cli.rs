@@ -1,32 +1,10 @@
 //! The `tern` binary: bad input gets one clear line and a non-zero exit; good input runs.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn tern(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(args)
-        .output()
-        .expect("run tern")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts failure with a single `error:` line that contains `needle`.
-fn assert_fails_with(args: &[&str], needle: &str) {
-    let out = tern(args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {err:?}");
-    assert!(lines[0].starts_with("error:"), "{args:?}: {err:?}");
-    assert!(
-        lines[0].contains(needle),
-        "{args:?}: {err:?} lacks {needle:?}"
-    );
-}
+use common::{assert_fails_with, stderr, tern};
 
 fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     let path = std::env::temp_dir().join(format!("tern-cli-{}-{name}", std::process::id()));

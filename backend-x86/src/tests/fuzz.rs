@@ -7,20 +7,21 @@ use proptest::prelude::*;
 use tern_core::cpu::CpuKernels;
 
 use super::gemm_codes::Problem;
-use super::{CODE_DTYPES, levels};
+use super::levels;
+use tern_core::cpu::codes::CodeFormat;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn fuzz_quantize_then_gemm(
-        which in 0usize..CODE_DTYPES.len(),
+        which in 0usize..CodeFormat::DTYPES.len(),
         rows in 1usize..40,
         blocks in 1usize..=9,
         n in 1usize..=8,
         seed in any::<u64>(),
     ) {
-        let dtype = CODE_DTYPES[which];
+        let dtype = CodeFormat::DTYPES[which];
         let blocks = if dtype.block_len() == 32 { blocks } else { 1 + blocks % 3 };
         let p = Problem::new(dtype, rows, blocks, n, seed);
         let (cols, stride) = (p.layout.cols, p.act.stride());

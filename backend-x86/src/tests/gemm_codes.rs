@@ -15,7 +15,7 @@ use tern_core::cpu::{
 use tern_core::model::WeightView;
 use tern_core::quant::quantize;
 
-use super::{CODE_DTYPES, Rng, levels};
+use super::{Rng, levels};
 use crate::X86Kernels;
 
 /// A random problem: packed weights, quantized activation rows, and for every (token, row)
@@ -241,7 +241,7 @@ proptest! {
 /// 16-bit saturation would show.
 #[test]
 fn extreme_codes_do_not_saturate() {
-    for dtype in CODE_DTYPES {
+    for dtype in CodeFormat::DTYPES {
         let cols = dtype.block_len();
         let format = CodeFormat::of(dtype).unwrap();
         let rows = 16;
@@ -294,7 +294,7 @@ fn extreme_codes_do_not_saturate() {
 
 #[test]
 fn every_format_at_its_largest_shapes() {
-    for dtype in CODE_DTYPES {
+    for dtype in CodeFormat::DTYPES {
         let blocks = *blocks_of(dtype).end();
         for n in 1..=MAX_TILE_TOKENS {
             check_all_levels(dtype, 40, blocks, n, n as u64);

@@ -10,7 +10,6 @@ mod quantize;
 
 use std::vec::Vec;
 
-use tern_core::DType;
 use tern_core::cpu::CpuKernels;
 use tern_core::sample::Xoshiro256;
 
@@ -32,17 +31,6 @@ pub(crate) fn levels() -> Vec<X86Kernels> {
         })
         .collect()
 }
-
-pub(crate) const CODE_DTYPES: [DType; 8] = [
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_0,
-    DType::Q5_1,
-    DType::Q8_0,
-    DType::Q4_K,
-    DType::Q5_K,
-    DType::Q6_K,
-];
 
 /// Random test data.
 pub(crate) struct Rng(Xoshiro256);

@@ -34,6 +34,18 @@ pub struct CodeFormat {
 }
 
 impl CodeFormat {
+    /// Every format with integer codes (a fast path), in `ggml_type` order.
+    pub const DTYPES: [DType; 8] = [
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
+        DType::Q8_0,
+        DType::Q4_K,
+        DType::Q5_K,
+        DType::Q6_K,
+    ];
+
     /// The integer shape of `dtype`, or `None` for formats without a fast path.
     pub const fn of(dtype: DType) -> Option<CodeFormat> {
         let (sub_block, bits, zero, f16_scales) = match dtype {
@@ -222,9 +234,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn codes_reproduce_the_dequantizer(seed in any::<u64>(), which in 0usize..8) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
-                DType::Q4_K, DType::Q5_K, DType::Q6_K][which];
+        fn codes_reproduce_the_dequantizer(seed in any::<u64>(), which in 0usize..CodeFormat::DTYPES.len()) {
+            let dtype = CodeFormat::DTYPES[which];
             let mut rng = crate::sample::Xoshiro256::seed_from_u64(seed);
             let mut block = [0u8; 256];
             let block = &mut block[..dtype.block_bytes()];
@@ -242,6 +253,14 @@ mod tests {
                 block[at..at + 2].copy_from_slice(&v.to_le_bytes());
             }
             check(dtype, block);
+        }
+    }
+
+    #[test]
+    fn the_list_of_code_formats_is_complete() {
+        for dtype in DType::ALL {
+            let listed = CodeFormat::DTYPES.contains(&dtype);
+            assert_eq!(CodeFormat::of(dtype).is_some(), listed, "{dtype}");
         }
     }
 

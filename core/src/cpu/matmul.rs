@@ -46,14 +46,6 @@ impl Packed {
             Packed::F32 { panels, .. } => panels.cols,
         }
     }
-
-    /// Bytes of packed weights.
-    pub fn bytes(&self) -> usize {
-        match self {
-            Packed::Codes { data, .. } => data.len(),
-            Packed::F32 { panels, .. } => panels.data.len() * 4,
-        }
-    }
 }
 
 /// `out[t]` = W `x[t]` for every row of `x`. `scratch` holds `cols + 16` floats per row.

@@ -243,10 +243,9 @@ mod tests {
         /// Every packed code, scale and minimum reads back as the dequantizer's weight.
         #[test]
         fn packed_panels_hold_the_weights(
-            which in 0usize..8, rows in 1usize..20, blocks in 1usize..3, seed in any::<u64>(),
+            which in 0usize..CodeFormat::DTYPES.len(), rows in 1usize..20, blocks in 1usize..3, seed in any::<u64>(),
         ) {
-            let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
-                DType::Q4_K, DType::Q5_K, DType::Q6_K][which];
+            let dtype = CodeFormat::DTYPES[which];
             let cols = blocks * dtype.block_len();
             let bytes = random_matrix(dtype, rows, cols, seed);
             let w = WeightView { name: "w", dtype, rows, cols, data: &bytes };

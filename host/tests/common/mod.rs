@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use tern::engine::{BackendKind, Engine, EngineOptions, KvType};
 
@@ -10,6 +11,34 @@ pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(path)
+}
+
+/// Runs the `tern` binary with `args`.
+pub fn tern(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .output()
+        .expect("run tern")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `tern` with `args`, asserts failure with a single `error:` line that contains
+/// `needle`, and returns the output for further checks.
+pub fn assert_fails_with(args: &[&str], needle: &str) -> Output {
+    let out = tern(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {err:?}");
+    assert!(lines[0].starts_with("error:"), "{args:?}: {err:?}");
+    assert!(
+        lines[0].contains(needle),
+        "{args:?}: {err:?} lacks {needle:?}"
+    );
+    out
 }
 
 /// Every backend this build has, the default first: each must pass every whole-model test.
