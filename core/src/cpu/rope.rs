@@ -5,8 +5,9 @@
 
 use super::split::{SharedMut, share};
 use crate::backend::Parallel;
+use crate::backend::reference::rotate_head;
+use crate::model::ModelConfig;
 use crate::model::config::limits::MAX_HEAD_DIM;
-use crate::model::{ModelConfig, RopeStyle};
 
 /// Rotates the first `rope_dim` dimensions of each of the `n_heads` heads of every token row
 /// of `x`; row `t` is at position `first + t`. Tokens are spread over the threads.
@@ -42,14 +43,6 @@ fn rotate(row: &mut [f32], c: &ModelConfig, pos: usize) {
         theta *= theta_scale;
     }
     for head in row.chunks_exact_mut(c.head_dim) {
-        for (i, &(cos, sin)) in cos_sin[..half].iter().enumerate() {
-            let (a, b) = match c.rope_style {
-                RopeStyle::AdjacentPairs => (2 * i, 2 * i + 1),
-                RopeStyle::HalfSplit => (i, i + half),
-            };
-            let (v0, v1) = (head[a], head[b]);
-            head[a] = v0 * cos - v1 * sin;
-            head[b] = v0 * sin + v1 * cos;
-        }
+        rotate_head(head, c.rope_style, half, |i| cos_sin[i]);
     }
 }

@@ -16,7 +16,7 @@ pub use attention::attention;
 pub use elementwise::{add, add_bias, swiglu};
 pub use matmul::{dot_row, matmul};
 pub use norm::{head_norm, rms_norm};
-pub use rope::rope;
+pub use rope::{rope, rotate_head};
 pub use rows::{dequantize_row, embed, for_each_chunk};
 
 use super::{Backend, Parallel, Positions, PrepareError};

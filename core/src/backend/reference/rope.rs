@@ -11,18 +11,31 @@ pub fn rope(x: &mut [f32], n_heads: usize, c: &ModelConfig, first: usize) {
     for (t, row) in x.chunks_exact_mut(n_heads * hd).enumerate() {
         let pos = (first + t) as f32 * c.rope_freq_scale;
         for head in row.chunks_exact_mut(hd) {
-            for i in 0..half {
+            rotate_head(head, c.rope_style, half, |i| {
                 let freq = 1.0 / libm::powf(c.rope_theta, (2 * i) as f32 / c.rope_dim as f32);
                 let angle = pos * freq;
-                let (sin, cos) = (libm::sinf(angle), libm::cosf(angle));
-                let (a, b) = match c.rope_style {
-                    RopeStyle::AdjacentPairs => (2 * i, 2 * i + 1),
-                    RopeStyle::HalfSplit => (i, i + half),
-                };
-                let (v0, v1) = (head[a], head[b]);
-                head[a] = v0 * cos - v1 * sin;
-                head[b] = v0 * sin + v1 * cos;
-            }
+                (libm::cosf(angle), libm::sinf(angle))
+            });
         }
+    }
+}
+
+/// Rotates the `half` dimension pairs of one head, paired as `style` says, pair `i` by the
+/// angle whose `(cos, sin)` is `cos_sin(i)`.
+pub fn rotate_head(
+    head: &mut [f32],
+    style: RopeStyle,
+    half: usize,
+    cos_sin: impl Fn(usize) -> (f32, f32),
+) {
+    for i in 0..half {
+        let (cos, sin) = cos_sin(i);
+        let (a, b) = match style {
+            RopeStyle::AdjacentPairs => (2 * i, 2 * i + 1),
+            RopeStyle::HalfSplit => (i, i + half),
+        };
+        let (v0, v1) = (head[a], head[b]);
+        head[a] = v0 * cos - v1 * sin;
+        head[b] = v0 * sin + v1 * cos;
     }
 }
