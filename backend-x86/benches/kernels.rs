@@ -54,20 +54,27 @@ fn random_panels(
         4 | 8 => 0xff,
         bits => (1u8 << bits) - 1,
     };
-    let size = layout.scale_size();
-    for sub in data.chunks_exact_mut(layout.sub_block_bytes()) {
-        let (codes, trailer) = sub.split_at_mut(layout.code_bytes());
-        codes
-            .iter_mut()
-            .for_each(|b| *b = rng.next_u64() as u8 & mask);
-        for v in trailer.chunks_exact_mut(size) {
-            let x = (rng.next_f64() as f32 - 0.5) * 0.01;
-            if size == 2 {
-                v.copy_from_slice(&f16::from_f32(x).to_le_bytes());
+    let mut small_f16 = |v: &mut [u8]| {
+        let x = (rng.next_f64() as f32 - 0.5) * 0.01;
+        v.copy_from_slice(&f16::from_f32(x).to_le_bytes());
+    };
+    let mut next = Xoshiro256::seed_from_u64(seed ^ 1);
+    for block in data.chunks_exact_mut(layout.block_bytes()) {
+        let (subs, factors) = block.split_at_mut(block.len() - layout.factor_bytes());
+        for sub in subs.chunks_exact_mut(layout.sub_block_bytes()) {
+            let (codes, trailer) = sub.split_at_mut(layout.code_bytes());
+            codes
+                .iter_mut()
+                .for_each(|b| *b = next.next_u64() as u8 & mask);
+            if layout.scale_size() == 2 {
+                trailer.chunks_exact_mut(2).for_each(&mut small_f16);
             } else {
-                v.copy_from_slice(&x.to_le_bytes());
+                trailer
+                    .iter_mut()
+                    .for_each(|b| *b = next.next_u64() as u8 & 0x3f);
             }
         }
+        factors.chunks_exact_mut(2).for_each(&mut small_f16);
     }
     (layout, data)
 }

@@ -1,8 +1,8 @@
-//! The six code formats as types, so every kernel is compiled once per format with its
+//! The eight code formats as types, so every kernel is compiled once per format with its
 //! sub-block shape, zero point and scale type as constants, and the operands of one call,
 //! checked once before any kernel reads them.
 
-use tern_core::cpu::codes::{CodeFormat, ZeroPoint};
+use tern_core::cpu::codes::{CodeFormat, FloatSteps, Scales, ZeroPoint};
 use tern_core::cpu::{ActLayout, ActTile, MAX_TILE_TOKENS, PANEL_ROWS, PanelLayout};
 
 /// The shape of one code format (see `tern_core::cpu::codes` and the panel layout).
@@ -13,8 +13,12 @@ pub(crate) trait Format {
     const BITS: u32;
     /// `Some(o)`: `w = s * (q - o)`; `None`: `w = s * q + m`.
     const OFFSET: Option<i32>;
-    /// Scales (and minimums) are f16, else f32.
-    const F16: bool;
+    /// K-quants: `i8` sub-block scales (and minimums) under f16 super-block factors, summed
+    /// in integers per super-block; else f16 scales applied per sub-block.
+    const SUPER: bool;
+    /// K-quants whose integer sums become floats every two sub-blocks, minimums in their own
+    /// sum (`FloatSteps::PerPair`), else once per super-block.
+    const PAIRS: bool = false;
 
     /// Groups of four columns per sub-block.
     const GROUPS: usize = Self::SUB_BLOCK / 4;
@@ -25,35 +29,69 @@ pub(crate) trait Format {
         Self::GROUPS
     };
     const CODE_BYTES: usize = 32 * Self::VECTORS;
-    const SCALE_BYTES: usize = if Self::F16 { 2 } else { 4 };
+    const SCALE_BYTES: usize = if Self::SUPER { 1 } else { 2 };
     /// Byte offset of the minimums within a sub-block.
     const MINS_AT: usize = Self::CODE_BYTES + PANEL_ROWS * Self::SCALE_BYTES;
     const SUB_BLOCK_BYTES: usize = match Self::OFFSET {
         Some(_) => Self::MINS_AT,
         None => Self::MINS_AT + PANEL_ROWS * Self::SCALE_BYTES,
     };
+    /// Sub-blocks per panel block: a super-block's, or one.
+    const SUBS_PER_BLOCK: usize = if Self::SUPER {
+        256 / Self::SUB_BLOCK
+    } else {
+        1
+    };
+    /// The f16 factors `d` (and `dmin`) of the eight rows closing a K-quant block.
+    const FACTOR_BYTES: usize = match (Self::SUPER, Self::OFFSET) {
+        (false, _) => 0,
+        (true, Some(_)) => 2 * PANEL_ROWS,
+        (true, None) => 4 * PANEL_ROWS,
+    };
+    const BLOCK_BYTES: usize = Self::SUBS_PER_BLOCK * Self::SUB_BLOCK_BYTES + Self::FACTOR_BYTES;
+
+    /// Byte offset of sub-block `b` within a panel.
+    #[inline(always)]
+    fn sub_block_at(b: usize) -> usize {
+        b / Self::SUBS_PER_BLOCK * Self::BLOCK_BYTES
+            + b % Self::SUBS_PER_BLOCK * Self::SUB_BLOCK_BYTES
+    }
+
+    /// Whether sub-block `b` ends a K-quant float step (a pair or a block).
+    #[inline(always)]
+    fn ends_step(b: usize) -> bool {
+        let step = if Self::PAIRS { 2 } else { Self::SUBS_PER_BLOCK };
+        Self::SUPER && (b + 1).is_multiple_of(step)
+    }
+
+    /// Byte offset of the factors of the K-quant block holding sub-block `b`.
+    #[inline(always)]
+    fn factors_at(b: usize) -> usize {
+        (b / Self::SUBS_PER_BLOCK + 1) * Self::BLOCK_BYTES - Self::FACTOR_BYTES
+    }
 }
 
 macro_rules! format {
-    ($name:ident, $sub:expr, $bits:expr, $offset:expr, $f16:expr) => {
+    ($name:ident, $sub:expr, $bits:expr, $offset:expr, $super:expr $(, $pairs:expr)?) => {
         pub(crate) struct $name;
         impl Format for $name {
             const SUB_BLOCK: usize = $sub;
             const BITS: u32 = $bits;
             const OFFSET: Option<i32> = $offset;
-            const F16: bool = $f16;
+            const SUPER: bool = $super;
+            $(const PAIRS: bool = $pairs;)?
         }
     };
 }
 
-format!(Q4_0, 32, 4, Some(8), true);
-format!(Q4_1, 32, 4, None, true);
-format!(Q5_0, 32, 5, Some(16), true);
-format!(Q5_1, 32, 5, None, true);
-format!(Q8_0, 32, 8, Some(128), true);
-format!(Q4K, 32, 4, None, false);
-format!(Q5K, 32, 5, None, false);
-format!(Q6K, 16, 6, Some(32), false);
+format!(Q4_0, 32, 4, Some(8), false);
+format!(Q4_1, 32, 4, None, false);
+format!(Q5_0, 32, 5, Some(16), false);
+format!(Q5_1, 32, 5, None, false);
+format!(Q8_0, 32, 8, Some(128), false);
+format!(Q4K, 32, 4, None, true, true);
+format!(Q5K, 32, 5, None, true);
+format!(Q6K, 16, 6, Some(32), true);
 
 /// Which [`Format`] type a core [`CodeFormat`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,17 +109,19 @@ pub(crate) enum Which {
 impl Which {
     /// The kernels' name for `format`, or `None` for a shape they do not cover.
     pub(crate) fn of(format: CodeFormat) -> Option<Which> {
+        use FloatSteps::{PerPair, PerSuperBlock};
+        use Scales::{PerSubBlock, SuperBlock};
         use ZeroPoint::{Min, Offset};
         let f = format;
-        Some(match (f.sub_block, f.bits, f.zero, f.f16_scales) {
-            (32, 4, Offset(8), true) => Which::Q4_0,
-            (32, 4, Min, true) => Which::Q4_1,
-            (32, 5, Offset(16), true) => Which::Q5_0,
-            (32, 5, Min, true) => Which::Q5_1,
-            (32, 8, Offset(128), true) => Which::Q8_0,
-            (32, 4, Min, false) => Which::Q4K,
-            (32, 5, Min, false) => Which::Q5K,
-            (16, 6, Offset(32), false) => Which::Q6K,
+        Some(match (f.sub_block, f.bits, f.zero, f.scales) {
+            (32, 4, Offset(8), PerSubBlock) => Which::Q4_0,
+            (32, 4, Min, PerSubBlock) => Which::Q4_1,
+            (32, 5, Offset(16), PerSubBlock) => Which::Q5_0,
+            (32, 5, Min, PerSubBlock) => Which::Q5_1,
+            (32, 8, Offset(128), PerSubBlock) => Which::Q8_0,
+            (32, 4, Min, SuperBlock(PerPair)) => Which::Q4K,
+            (32, 5, Min, SuperBlock(PerSuperBlock)) => Which::Q5K,
+            (16, 6, Offset(32), SuperBlock(PerSuperBlock)) => Which::Q6K,
             _ => return None,
         })
     }
@@ -124,10 +164,10 @@ impl<'a> Codes<'a> {
         };
         let n_sub = cols / F::SUB_BLOCK;
         let stride = a.stride();
-        let panel_bytes = n_sub * F::SUB_BLOCK_BYTES;
+        let panel_bytes = n_sub / F::SUBS_PER_BLOCK * F::BLOCK_BYTES;
         let fits = acts.layout.sub_block == F::SUB_BLOCK
             && a.cols == cols
-            && cols.is_multiple_of(F::SUB_BLOCK)
+            && cols.is_multiple_of(F::SUB_BLOCK * F::SUBS_PER_BLOCK)
             && n <= MAX_TILE_TOKENS
             && panel.len() >= panels * panel_bytes
             && acts.bytes.len() >= n * stride
@@ -164,15 +204,15 @@ mod tests {
 
     fn layout_of<F: Format>(dtype: DType, which: Which) {
         let format = CodeFormat::of(dtype).unwrap();
-        let layout = PanelLayout {
-            format,
-            cols: format.sub_block,
-        };
+        let layout = PanelLayout { format, cols: 512 };
         assert_eq!(Which::of(format), Some(which), "{dtype}");
         assert_eq!(F::SUB_BLOCK, format.sub_block, "{dtype}");
         assert_eq!(F::CODE_BYTES, layout.code_bytes(), "{dtype}");
         assert_eq!(F::SCALE_BYTES, layout.scale_size(), "{dtype}");
         assert_eq!(F::SUB_BLOCK_BYTES, layout.sub_block_bytes(), "{dtype}");
+        assert_eq!(F::SUBS_PER_BLOCK, layout.subs_per_block(), "{dtype}");
+        assert_eq!(F::FACTOR_BYTES, layout.factor_bytes(), "{dtype}");
+        assert_eq!(F::BLOCK_BYTES, layout.block_bytes(), "{dtype}");
         let zero = match format.zero {
             ZeroPoint::Offset(o) => Some(i32::from(o)),
             ZeroPoint::Min => None,

@@ -13,7 +13,7 @@ use core::arch::x86_64::*;
 
 use tern_core::cpu::PANEL_ROWS;
 
-use super::sub_block::{accumulate, broadcast4, store};
+use super::sub_block::{BlockSums, accumulate, broadcast4, store};
 use crate::formats::{Codes, Format};
 
 /// Groups summed in 16 bits before widening, for codes of `bits` bits.
@@ -40,13 +40,14 @@ pub(crate) unsafe fn gemm_codes<F: Format, const N: usize>(
     let mut acc = [_mm256_setzero_ps(); N];
     let low = _mm256_set1_epi8(0x0f);
     let ones = _mm256_set1_epi16(1);
+    let mut k_sums = BlockSums::<N>::new();
     let (panel, acts) = (c.panel.as_ptr(), c.acts.as_ptr());
     for b in 0..c.n_sub {
         // SAFETY: `Codes::check` guarantees `n_sub` whole sub-blocks in the panel and, in
         // each of `N` token rows, `n_sub * SUB_BLOCK` codes; every offset below stays within
         // sub-block `b` and its columns.
         unsafe {
-            let w = panel.add(b * F::SUB_BLOCK_BYTES);
+            let w = panel.add(F::sub_block_at(b));
             let q =
                 |t: usize, g: usize| broadcast4(acts.add(t * c.stride + b * F::SUB_BLOCK + 4 * g));
             let mut idot = [_mm256_setzero_si256(); N];
@@ -88,8 +89,16 @@ pub(crate) unsafe fn gemm_codes<F: Format, const N: usize>(
                     }
                 }
             }
-            accumulate::<F, N, false>(c, w, b, &idot, &mut acc);
+            if F::SUPER {
+                k_sums.add::<F>(c, w, b, &idot);
+                if F::ends_step(b) {
+                    k_sums.finish::<F>(c, panel.add(F::factors_at(b)), b, &mut acc);
+                }
+            } else {
+                accumulate::<F, N, false>(c, w, b, &idot, &mut acc);
+            }
         }
     }
+    k_sums.settle::<F>(&mut acc);
     store(&acc, out);
 }

@@ -15,7 +15,7 @@
 
 use half::f16;
 
-use super::codes::CodeFormat;
+use super::codes::{CodeFormat, Scales};
 use crate::backend::reference::q8_1_sum;
 use crate::dtype::QK_K;
 
@@ -42,10 +42,9 @@ impl ActLayout {
     /// The layout that weights of `format` multiply, for rows of `cols` (a multiple of the
     /// format's block).
     pub fn for_codes(format: CodeFormat, cols: usize) -> ActLayout {
-        let scale = if format.f16_scales {
-            ActScale::PerBlock32
-        } else {
-            ActScale::PerBlock256
+        let scale = match format.scales {
+            Scales::PerSubBlock => ActScale::PerBlock32,
+            Scales::SuperBlock(_) => ActScale::PerBlock256,
         };
         ActLayout {
             cols,

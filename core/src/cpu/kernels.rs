@@ -9,11 +9,11 @@
 use half::f16;
 
 use super::act::{ActLayout, ActRow, quantize_row};
-use super::codes::ZeroPoint;
+use super::codes::{FloatSteps, Scales, ZeroPoint};
 use alloc::vec::Vec;
 
-use super::panel::{PANEL_ROWS, PanelLayout, pack_codes, packed_code, trailer_value};
-use crate::backend::reference::{self, ggml_math};
+use super::panel::{PANEL_ROWS, PanelLayout, block_factor, pack_codes, packed_code, trailer_value};
+use crate::backend::reference::{self, ggml_kquant, ggml_math};
 use crate::model::WeightView;
 
 /// Most token rows one kernel call multiplies.
@@ -150,37 +150,96 @@ impl CpuKernels for ScalarKernels {
 /// Definition of [`CpuKernels::gemm_codes`]. Per sub-block `b`, with integer dot
 /// `idot = Σ q_w * q_a`:
 ///
-/// - zero point `o`: `acc += (s_w * d_a) * (idot - o * isum_a) as f32`;
-/// - minimum: `acc += (s_w * d_a) * idot as f32 + m_w * fsum_a`.
+/// - legacy formats, zero point `o`: `acc += (s_w * d_a) * (idot - o * isum_a) as f32`;
+/// - legacy formats, minimum: `acc += (s_w * d_a) * idot as f32 + m_w * fsum_a`;
+/// - K-quants sum each super-block in integers, `s1 = Σ sc * (idot - o * isum_a)` and
+///   `s2 = Σ m * isum_a`, then `acc += (s1 * d - dmin * s2) * d_a` in ggml's roundings
+///   ([`ggml_kquant::superblock_value`], then a fused multiply-add).
 pub fn gemm_codes_scalar(
     layout: PanelLayout,
     panel: &[u8],
     acts: ActTile<'_>,
     out: &mut [[f32; PANEL_ROWS]],
 ) {
-    let sb = layout.format.sub_block;
     for (t, out) in out.iter_mut().enumerate().take(acts.n) {
         let a = acts.row(t);
-        let mut acc = [0f32; PANEL_ROWS];
-        for (b, sub) in panel.chunks_exact(layout.sub_block_bytes()).enumerate() {
-            let d_a = a.d(b);
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let idot: i32 = (0..sb)
-                    .map(|k| {
-                        i32::from(packed_code(layout, sub, r, k)) * i32::from(a.code(b * sb + k))
-                    })
-                    .sum();
-                let scale = trailer_value(layout, sub, 0, r) * d_a;
-                *acc += match layout.format.zero {
-                    ZeroPoint::Offset(o) => scale * (idot - i32::from(o) * a.isum(b)) as f32,
-                    ZeroPoint::Min => {
-                        scale * idot as f32 + trailer_value(layout, sub, 1, r) * a.fsum(b)
+        *out = match layout.format.scales {
+            Scales::PerSubBlock => legacy_row_dots(layout, panel, a),
+            Scales::SuperBlock(steps) => k_quant_row_dots(layout, steps, panel, a),
+        };
+    }
+}
+
+/// `Σ q_w * q_a` over sub-block `b` (packed at `sub`) for row `r`.
+fn idot(layout: PanelLayout, sub: &[u8], a: ActRow<'_>, b: usize, r: usize) -> i32 {
+    let sb = layout.format.sub_block;
+    (0..sb)
+        .map(|k| i32::from(packed_code(layout, sub, r, k)) * i32::from(a.code(b * sb + k)))
+        .sum()
+}
+
+fn legacy_row_dots(layout: PanelLayout, panel: &[u8], a: ActRow<'_>) -> [f32; PANEL_ROWS] {
+    let mut acc = [0f32; PANEL_ROWS];
+    for (b, sub) in panel.chunks_exact(layout.sub_block_bytes()).enumerate() {
+        let d_a = a.d(b);
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let idot = idot(layout, sub, a, b, r);
+            let scale = trailer_value(layout, sub, 0, r) * d_a;
+            *acc += match layout.format.zero {
+                ZeroPoint::Offset(o) => scale * (idot - i32::from(o) * a.isum(b)) as f32,
+                ZeroPoint::Min => {
+                    scale * idot as f32 + trailer_value(layout, sub, 1, r) * a.fsum(b)
+                }
+            };
+        }
+    }
+    acc
+}
+
+fn k_quant_row_dots(
+    layout: PanelLayout,
+    steps: FloatSteps,
+    panel: &[u8],
+    a: ActRow<'_>,
+) -> [f32; PANEL_ROWS] {
+    let per = layout.subs_per_block();
+    let step = match steps {
+        FloatSteps::PerSuperBlock => per,
+        FloatSteps::PerPair => 2,
+    };
+    let mut out = [0f32; PANEL_ROWS];
+    for (r, out) in out.iter_mut().enumerate() {
+        let mut acc = ggml_kquant::Accumulator::default();
+        for (blk, block) in panel.chunks_exact(layout.block_bytes()).enumerate() {
+            let d = block_factor(layout, block, 0, r);
+            let dmin = if layout.has_mins() {
+                block_factor(layout, block, 1, r)
+            } else {
+                0.0
+            };
+            let d_a = a.d(blk * per);
+            for first in (0..per).step_by(step) {
+                let (mut s1, mut s2) = (0i32, 0i32);
+                for s in first..first + step {
+                    let sub = &block[s * layout.sub_block_bytes()..][..layout.sub_block_bytes()];
+                    let b = blk * per + s;
+                    let sc = trailer_value(layout, sub, 0, r) as i32;
+                    match layout.format.zero {
+                        ZeroPoint::Offset(o) => {
+                            s1 += sc * (idot(layout, sub, a, b, r) - i32::from(o) * a.isum(b));
+                        }
+                        ZeroPoint::Min => {
+                            s1 += sc * idot(layout, sub, a, b, r);
+                            s2 += trailer_value(layout, sub, 1, r) as i32 * a.isum(b);
+                        }
                     }
-                };
+                }
+                acc.add(steps, [d, dmin, d_a], s1, s2);
             }
         }
-        *out = acc;
+        *out = acc.value();
     }
+    out
 }
 
 /// Definition of [`CpuKernels::gemm_f32`].

@@ -6,14 +6,18 @@
 //! `pmaddwd`, NEON `udot`-style) against four activation bytes broadcast to every lane. Each
 //! lane then accumulates one row, so a sub-block ends without any horizontal sum.
 //!
-//! Layout of one panel, sub-block after sub-block along the row (`S` = sub-block length,
-//! `G = S / 4` groups of four columns):
+//! Layout of one panel: blocks along the row, each the file's block (32 columns for legacy
+//! formats, a 256-column super-block of 8 or 16 sub-blocks for K-quants). Per sub-block
+//! (`S` = sub-block length, `G = S / 4` groups of four columns):
 //!
 //! - codes: 8-bit formats take `G` vectors of 32 bytes, vector `g` holding in byte `4r + e`
 //!   the code of row `r`, column `4g + e`. 4-bit formats take `G / 2` vectors, vector `v`
 //!   holding group `v` in the low nibbles and group `v + G / 2` in the high nibbles;
-//! - the 8 rows' scales (f16 where the format's scales are f16, else f32), then, for formats
-//!   with minimums, the 8 rows' minimums in the same type.
+//! - the 8 rows' scales, then, for formats with minimums, the 8 rows' minimums: f16 for
+//!   legacy formats, the file's small integers as `i8` for K-quants.
+//!
+//! A K-quant block ends with the 8 rows' f16 super-block factors `d`, then, with minimums,
+//! `dmin` (see [`Scales`]).
 //!
 //! Rows past the end of the matrix are zero codes with zero scales. Formats without integer
 //! codes use [`F32Panel`]s: `cols` steps of the 8 rows' f32 values.
@@ -22,7 +26,8 @@ use alloc::vec::Vec;
 
 use half::f16;
 
-use super::codes::{BlockCodes, CodeFormat, ZeroPoint};
+use super::codes::{BlockCodes, CodeFormat, Scales, ZeroPoint};
+use crate::dtype::QK_K;
 use crate::model::WeightView;
 use crate::quant::dequantize;
 
@@ -44,26 +49,65 @@ impl PanelLayout {
         if self.format.bits == 4 { 4 * s } else { 8 * s }
     }
 
-    /// Bytes of one scale or minimum.
+    /// Bytes of one sub-block scale or minimum: f16, or `i8` under super-block factors.
     pub const fn scale_size(&self) -> usize {
-        if self.format.f16_scales { 2 } else { 4 }
+        match self.format.scales {
+            Scales::PerSubBlock => 2,
+            Scales::SuperBlock(_) => 1,
+        }
+    }
+
+    /// Whether the format has minimums (else a fixed zero point).
+    pub const fn has_mins(&self) -> bool {
+        matches!(self.format.zero, ZeroPoint::Min)
     }
 
     /// Bytes of one sub-block: codes, scales and, with minimums, minimums.
     pub const fn sub_block_bytes(&self) -> usize {
-        let per_row = match self.format.zero {
-            ZeroPoint::Min => 2 * self.scale_size(),
-            ZeroPoint::Offset(_) => self.scale_size(),
-        };
-        self.code_bytes() + PANEL_ROWS * per_row
+        let arrays = if self.has_mins() { 2 } else { 1 };
+        self.code_bytes() + PANEL_ROWS * arrays * self.scale_size()
+    }
+
+    /// Sub-blocks per block: one for legacy formats, a super-block's for K-quants.
+    pub const fn subs_per_block(&self) -> usize {
+        match self.format.scales {
+            Scales::PerSubBlock => 1,
+            Scales::SuperBlock(_) => QK_K / self.format.sub_block,
+        }
+    }
+
+    /// Bytes of the super-block factors closing a block (none for legacy formats).
+    pub const fn factor_bytes(&self) -> usize {
+        match self.format.scales {
+            Scales::PerSubBlock => 0,
+            Scales::SuperBlock(_) => {
+                let arrays = if self.has_mins() { 2 } else { 1 };
+                PANEL_ROWS * arrays * 2
+            }
+        }
+    }
+
+    /// Bytes of one block: its sub-blocks, then its factors.
+    pub const fn block_bytes(&self) -> usize {
+        self.subs_per_block() * self.sub_block_bytes() + self.factor_bytes()
     }
 
     pub const fn n_sub_blocks(&self) -> usize {
         self.cols / self.format.sub_block
     }
 
+    pub const fn n_blocks(&self) -> usize {
+        self.n_sub_blocks() / self.subs_per_block()
+    }
+
     pub const fn panel_bytes(&self) -> usize {
-        self.n_sub_blocks() * self.sub_block_bytes()
+        self.n_blocks() * self.block_bytes()
+    }
+
+    /// Byte offset of sub-block `b` within a panel.
+    pub const fn sub_block_at(&self, b: usize) -> usize {
+        let per = self.subs_per_block();
+        b / per * self.block_bytes() + b % per * self.sub_block_bytes()
     }
 }
 
@@ -77,20 +121,16 @@ pub fn pack_codes(w: &WeightView<'_>, layout: PanelLayout) -> Vec<u8> {
     let panel_bytes = layout.panel_bytes();
     let mut out = alloc::vec![0u8; panel_count(w.rows) * panel_bytes];
     let mut codes: [BlockCodes; PANEL_ROWS] = core::array::from_fn(|_| BlockCodes::new());
-    let block_len = w.dtype.block_len();
-    let block_bytes = w.dtype.block_bytes();
-    let subs_per_block = block_len / layout.format.sub_block;
+    let file_block = w.dtype.block_bytes();
     for (p, panel) in out.chunks_exact_mut(panel_bytes).enumerate() {
         let row0 = p * PANEL_ROWS;
         let n_rows = PANEL_ROWS.min(w.rows - row0);
-        for (blk, dst) in panel
-            .chunks_exact_mut(subs_per_block * layout.sub_block_bytes())
-            .enumerate()
-        {
+        // Panel blocks and file blocks are the same columns.
+        for (blk, dst) in panel.chunks_exact_mut(layout.block_bytes()).enumerate() {
             for (r, c) in codes.iter_mut().enumerate() {
                 if r < n_rows {
                     let row = w.row(row0 + r).unwrap_or(&[]);
-                    let src = row.get(blk * block_bytes..(blk + 1) * block_bytes);
+                    let src = row.get(blk * file_block..(blk + 1) * file_block);
                     // A validated tensor has whole blocks; a short one packs as zeros.
                     if !src.is_some_and(|src| c.unpack(w.dtype, src)) {
                         *c = BlockCodes::new();
@@ -99,12 +139,27 @@ pub fn pack_codes(w: &WeightView<'_>, layout: PanelLayout) -> Vec<u8> {
                     *c = BlockCodes::new();
                 }
             }
-            for (s, dst) in dst.chunks_exact_mut(layout.sub_block_bytes()).enumerate() {
+            let (subs, factors) =
+                dst.split_at_mut(layout.subs_per_block() * layout.sub_block_bytes());
+            for (s, dst) in subs.chunks_exact_mut(layout.sub_block_bytes()).enumerate() {
                 write_sub_block(layout, &codes, s, dst);
             }
+            write_factors(&codes, factors);
         }
     }
     out
+}
+
+/// Writes a K-quant block's f16 factors, `d` for every row then `dmin` where `factors` has
+/// room for them (none for legacy formats).
+fn write_factors(codes: &[BlockCodes; PANEL_ROWS], factors: &mut [u8]) {
+    let values = codes
+        .iter()
+        .map(|c| c.k.d)
+        .chain(codes.iter().map(|c| c.k.dmin));
+    for (dst, v) in factors.chunks_exact_mut(2).zip(values) {
+        dst.copy_from_slice(&f16::from_f32(v).to_le_bytes());
+    }
 }
 
 /// Writes sub-block `s` of every row's block codes into `dst`.
@@ -133,33 +188,45 @@ fn write_sub_block(
             }
         }
     }
-    let size = layout.scale_size();
-    let (scales, mins) = rest.split_at_mut(PANEL_ROWS * size);
-    let put = |dst: &mut [u8], v: f32| {
-        if size == 2 {
-            dst.copy_from_slice(&f16::from_f32(v).to_le_bytes());
-        } else {
-            dst.copy_from_slice(&v.to_le_bytes());
+    let (scales, mins) = rest.split_at_mut(PANEL_ROWS * layout.scale_size());
+    match layout.format.scales {
+        Scales::PerSubBlock => {
+            let put = |dst: &mut [u8], v: f32| dst.copy_from_slice(&f16::from_f32(v).to_le_bytes());
+            for (r, dst) in scales.chunks_exact_mut(2).enumerate() {
+                put(dst, codes[r].scales[s]);
+            }
+            for (r, dst) in mins.chunks_exact_mut(2).enumerate() {
+                put(dst, codes[r].mins[s]);
+            }
         }
-    };
-    for (r, dst) in scales.chunks_exact_mut(size).enumerate() {
-        put(dst, codes[r].scales[s]);
-    }
-    for (r, dst) in mins.chunks_exact_mut(size).enumerate() {
-        put(dst, codes[r].mins[s]);
+        Scales::SuperBlock(_) => {
+            // K-quant scales are 6-bit unsigned or 8-bit signed, minimums 6-bit: all fit i8.
+            for (r, dst) in scales.iter_mut().enumerate() {
+                *dst = codes[r].k.sc[s] as i8 as u8;
+            }
+            for (r, dst) in mins.iter_mut().enumerate() {
+                *dst = codes[r].k.m[s] as i8 as u8;
+            }
+        }
     }
 }
 
-/// Reads scale (or minimum, from `array` 1) of row `r` in a sub-block's trailer.
+/// Reads scale (or minimum, from `array` 1) of row `r` in a sub-block's trailer: the f16
+/// value of a legacy format, the integer of a K-quant.
 pub fn trailer_value(layout: PanelLayout, sub_block: &[u8], array: usize, r: usize) -> f32 {
     let size = layout.scale_size();
     let at = layout.code_bytes() + (array * PANEL_ROWS + r) * size;
-    let b = &sub_block[at..at + size];
-    if size == 2 {
-        f16::from_le_bytes([b[0], b[1]]).to_f32()
-    } else {
-        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    match layout.format.scales {
+        Scales::PerSubBlock => f16::from_le_bytes([sub_block[at], sub_block[at + 1]]).to_f32(),
+        Scales::SuperBlock(_) => f32::from(sub_block[at] as i8),
     }
+}
+
+/// A K-quant block's factor of row `r`: `d` (`array` 0) or `dmin` (1). `block` is the
+/// whole block, factors at its end.
+pub fn block_factor(layout: PanelLayout, block: &[u8], array: usize, r: usize) -> f32 {
+    let at = layout.block_bytes() - layout.factor_bytes() + 2 * (array * PANEL_ROWS + r);
+    f16::from_le_bytes([block[at], block[at + 1]]).to_f32()
 }
 
 /// Code of row `r`, column `col` (within the sub-block) of a packed sub-block.
@@ -262,20 +329,49 @@ mod tests {
                     want.fill(0.0);
                 }
                 let panel = &packed[p * layout.panel_bytes()..][..layout.panel_bytes()];
-                for (s, sub) in panel.chunks_exact(layout.sub_block_bytes()).enumerate() {
-                    let scale = trailer_value(layout, sub, 0, r);
-                    for col in 0..format.sub_block {
-                        let q = f32::from(packed_code(layout, sub, r, col));
-                        let got = match format.zero {
-                            ZeroPoint::Offset(o) => scale * (q - f32::from(o)),
-                            ZeroPoint::Min => scale * q + trailer_value(layout, sub, 1, r),
+                for (blk, block) in panel.chunks_exact(layout.block_bytes()).enumerate() {
+                    let subs = block.chunks_exact(layout.sub_block_bytes()).take(layout.subs_per_block());
+                    for (s, sub) in subs.enumerate() {
+                        let scale = trailer_value(layout, sub, 0, r);
+                        let min = if layout.has_mins() { trailer_value(layout, sub, 1, r) } else { 0.0 };
+                        // K-quants: the file's products `d * sc` and `dmin * m`.
+                        let (scale, min) = match format.scales {
+                            Scales::PerSubBlock => (scale, min),
+                            Scales::SuperBlock(_) => {
+                                let d = block_factor(layout, block, 0, r);
+                                let dmin = if layout.has_mins() { block_factor(layout, block, 1, r) } else { 0.0 };
+                                (d * scale, -(dmin * min))
+                            }
                         };
-                        let w = want[s * format.sub_block + col];
-                        prop_assert!((got - w).abs() <= w.abs() * 1e-6 + 1e-30,
-                            "{} row {} col {}: {} vs {}", dtype, row, col, got, w);
+                        for col in 0..format.sub_block {
+                            let q = f32::from(packed_code(layout, sub, r, col));
+                            let got = match format.zero {
+                                ZeroPoint::Offset(o) => scale * (q - f32::from(o)),
+                                ZeroPoint::Min => scale * q + min,
+                            };
+                            let w = want[(blk * layout.subs_per_block() + s) * format.sub_block + col];
+                            prop_assert!((got - w).abs() <= w.abs() * 1e-6 + 1e-30,
+                                "{} row {} col {}: {} vs {}", dtype, row, col, got, w);
+                        }
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn k_quant_panels_stay_near_the_file_size() {
+        for (dtype, file, panel) in [
+            (DType::Q4_K, 144, 148),
+            (DType::Q5_K, 176, 276),
+            (DType::Q6_K, 210, 274),
+        ] {
+            let l = PanelLayout {
+                format: CodeFormat::of(dtype).unwrap(),
+                cols: 512,
+            };
+            assert_eq!(dtype.bytes_for(256).unwrap(), file);
+            assert_eq!(l.panel_bytes(), 2 * PANEL_ROWS * panel, "{dtype}");
         }
     }
 

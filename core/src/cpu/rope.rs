@@ -1,11 +1,10 @@
-//! RoPE for the CPU backend: each token's angles are computed once and applied to all of its
-//! heads, the way ggml builds them (so results track llama.cpp's): the angle of pair `i` is
-//! `freq_scale * pos * s^i` with `s = theta^(-2 / rope_dim)`, the power taken by repeated
-//! multiplication.
+//! RoPE for the CPU backend: the reference's angles and rotation
+//! ([`crate::backend::reference::rope_angles`]), each token's angles computed once for all of
+//! its heads, tokens spread over the threads.
 
 use super::split::{SharedMut, share};
 use crate::backend::Parallel;
-use crate::backend::reference::rotate_head;
+use crate::backend::reference::{rope_angles, rotate_head};
 use crate::model::ModelConfig;
 use crate::model::config::limits::MAX_HEAD_DIM;
 
@@ -35,13 +34,7 @@ pub fn rope(x: &mut [f32], n_heads: usize, c: &ModelConfig, first: usize, par: &
 fn rotate(row: &mut [f32], c: &ModelConfig, pos: usize) {
     let half = c.rope_dim / 2;
     let mut cos_sin = [(0f32, 0f32); MAX_HEAD_DIM / 2];
-    let theta_scale = libm::powf(c.rope_theta, -2.0 / c.rope_dim as f32);
-    let mut theta = pos as f32;
-    for cs in &mut cos_sin[..half] {
-        let angle = c.rope_freq_scale * theta;
-        *cs = (libm::cosf(angle), libm::sinf(angle));
-        theta *= theta_scale;
-    }
+    rope_angles(c, pos, &mut cos_sin[..half]);
     for head in row.chunks_exact_mut(c.head_dim) {
         rotate_head(head, c.rope_style, half, |i| cos_sin[i]);
     }

@@ -10,6 +10,7 @@
 //! `BLOCK_BYTES`, `dequantize_block` and `quantize_block`; the row functions below check sizes
 //! once and walk the blocks.
 
+pub mod codes;
 pub mod float;
 pub(crate) mod kquant;
 pub mod q4_0;

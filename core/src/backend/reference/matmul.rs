@@ -1,6 +1,7 @@
 //! Matrix times activations, one dot product at a time, accumulated in order like run.c.
 
 use super::activation::{ActivationFormat, round, round_q8_1_block};
+use super::ggml_kquant;
 use super::rows::for_each_chunk;
 use crate::DType;
 use crate::dtype::QK_K;
@@ -10,8 +11,10 @@ use crate::quant::dequantize;
 /// dot(row `r` of `w`, `x`) with a single f32 accumulator, left to right, after rounding `x`
 /// to the activation format of `w`'s type (see [`super::activation`]).
 pub fn dot_row(w: &WeightView<'_>, r: usize, x: &[f32]) -> f32 {
-    if matches!(w.dtype, DType::Q4_1 | DType::Q5_1) {
-        return dot_row_with_minimum(w, r, x);
+    match w.dtype {
+        DType::Q4_1 | DType::Q5_1 => return dot_row_with_minimum(w, r, x),
+        DType::Q4_K | DType::Q5_K | DType::Q6_K => return ggml_kquant::dot_row(w, r, x),
+        _ => {}
     }
     let format = ActivationFormat::for_weights(w.dtype);
     let mut rounded = [0f32; QK_K];

@@ -5,7 +5,9 @@
 mod activation;
 mod attention;
 mod elementwise;
+pub mod ggml_kquant;
 pub mod ggml_math;
+pub mod libc_trig;
 mod matmul;
 mod norm;
 mod rope;
@@ -16,7 +18,7 @@ pub use attention::attention;
 pub use elementwise::{add, add_bias, swiglu};
 pub use matmul::{dot_row, matmul};
 pub use norm::{head_norm, rms_norm};
-pub use rope::{rope, rotate_head};
+pub use rope::{rope, rope_angles, rotate_head};
 pub use rows::{dequantize_row, embed, for_each_chunk};
 
 use super::{Backend, Parallel, Positions, PrepareError};
