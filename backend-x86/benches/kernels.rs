@@ -39,6 +39,12 @@ fn levels() -> Vec<X86Kernels> {
         .collect()
 }
 
+/// `cols` rounded up to whole blocks of `dtype`: K-quant rows are multiples of 256, so
+/// their "896" case is 1024.
+fn whole_blocks(dtype: DType, cols: usize) -> usize {
+    cols.next_multiple_of(dtype.block_len())
+}
+
 /// Panels of random valid codes with small scales (and minimums): the kernels' cost does not
 /// depend on the values, so no quantizer needs to run.
 fn random_panels(
@@ -115,6 +121,7 @@ fn gemv(c: &mut Criterion) {
         for dtype in CodeFormat::DTYPES {
             let format = CodeFormat::of(dtype).unwrap();
             for cols in [896, 4864] {
+                let cols = whole_blocks(dtype, cols);
                 let (layout, data) = random_panels(format, ROWS, cols, 1);
                 let (act, acts) = activations(&k, format, cols, 1);
                 let tile = ActTile {
@@ -140,6 +147,7 @@ fn gemv_l2(c: &mut Criterion) {
         for dtype in CodeFormat::DTYPES {
             let format = CodeFormat::of(dtype).unwrap();
             for (rows, cols) in [(512, 896), (96, 4864)] {
+                let cols = whole_blocks(dtype, cols);
                 let (layout, data) = random_panels(format, rows, cols, 4);
                 let (act, acts) = activations(&k, format, cols, 1);
                 let tile = ActTile {
@@ -225,6 +233,7 @@ fn gemm_case(
 ) {
     let format = CodeFormat::of(dtype).unwrap();
     for cols in [896, 4864] {
+        let cols = whole_blocks(dtype, cols);
         let (layout, data) = random_panels(format, 32 * PANEL_ROWS, cols, 3);
         let (act, acts) = activations(k, format, cols, n);
         let tile = ActTile {
