@@ -241,3 +241,26 @@ fn gguf_k_quant_fixture_types() {
         Some(Value::U32(8))
     ));
 }
+
+/// `Model::weights` lists every weight in the order `Model::load` prepared them.
+#[test]
+fn weights_come_back_in_preparation_order() {
+    use tern_core::model::{Model, ModelConfig};
+    for file in [
+        "models/stories260K-f32.gguf",
+        "testdata/fixtures/qwen3/qwen3-q4_0.gguf",
+    ] {
+        let bytes = read(file);
+        let g = Gguf::parse(&bytes).unwrap();
+        let config = ModelConfig::from_gguf(&g).unwrap();
+        let mut next = 0usize;
+        let model = Model::load(&g, config, Vec::new(), |view, _| {
+            next += 1;
+            Ok::<_, ()>((next - 1, view.name))
+        })
+        .unwrap();
+        let order: Vec<usize> = model.weights().map(|w| w.0).collect();
+        assert_eq!(order, (0..next).collect::<Vec<_>>(), "{file}");
+        assert_eq!(model.weights().next().unwrap().1, "token_embd.weight");
+    }
+}

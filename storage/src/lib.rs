@@ -4,7 +4,8 @@
 //! that do not disturb each other, so embedding rows or spilled KV blocks can be fetched on
 //! demand. It builds on `embedded-io`'s error types and works without `std`, so firmware can
 //! plug in a raw flash driver. With `std`, [`FileReader`] reads with `pread` and
-//! [`MappedFile`] maps a file read-only so weights are paged in, not copied.
+//! [`MappedFile`] maps a file read-only so weights are paged in, not copied, and
+//! [`pack_cache`] keeps a backend's repacked weights in a verified file to map on later loads.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 mod read_at;
@@ -14,6 +15,8 @@ mod slice;
 mod file;
 #[cfg(feature = "std")]
 mod mmap;
+#[cfg(feature = "std")]
+pub mod pack_cache;
 
 pub use read_at::{ReadAt, ReadExactAtError};
 pub use slice::SliceReader;

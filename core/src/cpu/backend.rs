@@ -1,9 +1,11 @@
 //! [`Cpu`]: the [`Backend`] of every CPU, generic over its microkernels.
 
+use alloc::borrow::Cow;
+
 use super::codes::CodeFormat;
 use super::kernels::CpuKernels;
 use super::matmul::{Packed, matmul};
-use super::panel::{F32Panels, PanelLayout};
+use super::panel::{F32Panels, PanelLayout, panel_count};
 use super::split::{SharedMut, share};
 use crate::DType;
 use crate::backend::reference::{self, ActivationFormat};
@@ -26,12 +28,64 @@ pub struct Cpu<K> {
 /// lookup), and for matrices their repacked panels.
 pub struct CpuWeight<'w> {
     pub view: WeightView<'w>,
-    pub packed: Option<Packed>,
+    pub packed: Option<Packed<'w>>,
 }
+
+/// Bumped whenever the bytes of a packed layout change ([`super::panel`]), so packed-weight
+/// caches of an older layout are rebuilt rather than misread.
+pub const PACKED_LAYOUT_VERSION: u32 = 2;
 
 impl<K: CpuKernels> Cpu<K> {
     pub fn new(kernels: K) -> Self {
         Cpu { kernels }
+    }
+
+    /// What a packed-weight cache of this backend must match: the kernels (their packers
+    /// may lay panels out their own way) and the layout version.
+    pub fn packing(&self) -> alloc::string::String {
+        alloc::format!("cpu-{}-v{PACKED_LAYOUT_VERSION}", self.kernels.name())
+    }
+
+    /// [`Backend::prepare`] with the packed data read in place from `blob` (what
+    /// [`Packed::bytes`] gave for the same weight and backend), or `None` where `blob` does
+    /// not have the size the weight's layout needs. Weights kept as views take an empty
+    /// blob.
+    pub fn prepare_cached<'w>(
+        &self,
+        view: WeightView<'w>,
+        role: WeightRole,
+        blob: &'w [u8],
+    ) -> Option<CpuWeight<'w>> {
+        let packed = match role {
+            WeightRole::Matrix => Some(match CodeFormat::of(view.dtype) {
+                Some(format) => {
+                    let layout = PanelLayout {
+                        format,
+                        cols: view.cols,
+                    };
+                    let len = panel_count(view.rows).checked_mul(layout.panel_bytes())?;
+                    if blob.len() != len {
+                        return None;
+                    }
+                    Packed::Codes {
+                        layout,
+                        rows: view.rows,
+                        data: Cow::Borrowed(blob),
+                    }
+                }
+                None => Packed::F32 {
+                    activations: ActivationFormat::for_weights(view.dtype),
+                    panels: F32Panels::from_bytes(view.rows, view.cols, blob)?,
+                },
+            }),
+            WeightRole::Vector | WeightRole::Embedding => {
+                if !blob.is_empty() {
+                    return None;
+                }
+                None
+            }
+        };
+        Some(CpuWeight { view, packed })
     }
 }
 
@@ -57,7 +111,7 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
                     Packed::Codes {
                         layout,
                         rows: view.rows,
-                        data: self.kernels.pack_codes(&view, layout),
+                        data: Cow::Owned(self.kernels.pack_codes(&view, layout)),
                     }
                 }
                 None => Packed::F32 {

@@ -2,7 +2,7 @@
 //! threads by panel, each thread walking its panels in cache-sized chunks and, within a
 //! chunk, the tokens in kernel-sized tiles (GEMV when there is one token, GEMM otherwise).
 
-use alloc::vec::Vec;
+use alloc::borrow::Cow;
 use core::ops::Range;
 
 use super::act::ActLayout;
@@ -16,23 +16,40 @@ use crate::backend::reference::{ActivationFormat, round_activations};
 /// chunk stays in L2 while the tiles stream past it.
 const PANEL_CHUNK: usize = 16;
 
-/// A matrix in a CPU backend's layout.
-pub enum Packed {
+/// A matrix in a CPU backend's layout: owned when packed at load, borrowed when mapped from
+/// a packed-weight cache.
+pub enum Packed<'w> {
     /// Integer codes in panels (the fast formats).
     Codes {
         layout: PanelLayout,
         rows: usize,
-        data: Vec<u8>,
+        data: Cow<'w, [u8]>,
     },
     /// Dequantized f32 panels; activations are first rounded as the file's format pairs them
     /// (see [`ActivationFormat`]).
     F32 {
         activations: ActivationFormat,
-        panels: F32Panels,
+        panels: F32Panels<'w>,
     },
 }
 
-impl Packed {
+impl Packed<'_> {
+    /// The packed data as bytes: what a packed-weight cache stores.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Packed::Codes { data, .. } => data,
+            Packed::F32 { panels, .. } => panels.as_bytes(),
+        }
+    }
+
+    /// Whether the data lives in this process's heap (else in a mapped cache file).
+    pub fn is_owned(&self) -> bool {
+        match self {
+            Packed::Codes { data, .. } => matches!(data, Cow::Owned(_)),
+            Packed::F32 { panels, .. } => matches!(panels.data, Cow::Owned(_)),
+        }
+    }
+
     pub fn rows(&self) -> usize {
         match self {
             Packed::Codes { rows, .. } => *rows,
@@ -51,7 +68,7 @@ impl Packed {
 /// `out[t]` = W `x[t]` for every row of `x`. `scratch` holds `cols + 16` floats per row.
 pub fn matmul<K: CpuKernels + ?Sized>(
     k: &K,
-    w: &Packed,
+    w: &Packed<'_>,
     x: &[f32],
     out: &mut [f32],
     scratch: &mut [f32],

@@ -21,7 +21,7 @@ mod tests;
 
 pub use act::{ActLayout, ActRow, ActScale, quantize_row};
 pub use attention::attention;
-pub use backend::{Cpu, CpuWeight, has_fast_path};
+pub use backend::{Cpu, CpuWeight, PACKED_LAYOUT_VERSION, has_fast_path};
 pub use kernels::{
     ActTile, CpuKernels, MAX_TILE_TOKENS, ScalarKernels, gemm_codes_scalar, gemm_f32_scalar,
 };

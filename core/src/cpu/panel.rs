@@ -22,6 +22,7 @@
 //! Rows past the end of the matrix are zero codes with zero scales. Formats without integer
 //! codes use [`F32Panel`]s: `cols` steps of the 8 rows' f32 values.
 
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use half::f16;
@@ -247,19 +248,20 @@ pub fn packed_code(layout: PanelLayout, sub_block: &[u8], r: usize, col: usize) 
 }
 
 /// A matrix of a format without integer codes, as f32 panels: for each column, the values
-/// of the panel's 8 rows.
-pub struct F32Panels {
+/// of the panel's 8 rows. The data is owned when packed at load, borrowed when mapped from
+/// a packed-weight cache.
+pub struct F32Panels<'w> {
     pub rows: usize,
     pub cols: usize,
-    pub data: Vec<f32>,
+    pub data: Cow<'w, [f32]>,
 }
 
 /// One panel of [`F32Panels`]: `cols * PANEL_ROWS` floats.
 pub type F32Panel<'a> = &'a [f32];
 
-impl F32Panels {
+impl F32Panels<'_> {
     /// Dequantizes `w` into panels.
-    pub fn pack(w: &WeightView<'_>) -> F32Panels {
+    pub fn pack(w: &WeightView<'_>) -> F32Panels<'static> {
         let panel_len = w.cols * PANEL_ROWS;
         let mut data = alloc::vec![0f32; panel_count(w.rows) * panel_len];
         let mut row_values = alloc::vec![0f32; w.cols];
@@ -279,13 +281,42 @@ impl F32Panels {
         F32Panels {
             rows: w.rows,
             cols: w.cols,
-            data,
+            data: Cow::Owned(data),
         }
     }
 
     pub fn panel(&self, p: usize) -> F32Panel<'_> {
         let len = self.cols * PANEL_ROWS;
         &self.data[p * len..(p + 1) * len]
+    }
+
+    /// The panels' bytes in native order, as a packed-weight cache stores them.
+    pub fn as_bytes(&self) -> &[u8] {
+        let data: &[f32] = &self.data;
+        // SAFETY: the bytes of initialized f32s are initialized u8s, u8 has no alignment
+        // requirement, and the length covers exactly the same memory for the same borrow.
+        unsafe { core::slice::from_raw_parts(data.as_ptr().cast::<u8>(), data.len() * 4) }
+    }
+}
+
+impl<'w> F32Panels<'w> {
+    /// Panels of a `rows` x `cols` matrix read in place from `bytes` (as [`Self::as_bytes`]
+    /// wrote them), or `None` when the length or the alignment does not fit.
+    pub fn from_bytes(rows: usize, cols: usize, bytes: &'w [u8]) -> Option<F32Panels<'w>> {
+        let len = panel_count(rows)
+            .checked_mul(cols)?
+            .checked_mul(PANEL_ROWS)?;
+        if bytes.len() != len.checked_mul(4)? {
+            return None;
+        }
+        // SAFETY: every bit pattern is a valid f32; `align_to` hands out only the aligned
+        // middle, and the check below refuses anything else.
+        let (head, data, tail) = unsafe { bytes.align_to::<f32>() };
+        (head.is_empty() && tail.is_empty()).then_some(F32Panels {
+            rows,
+            cols,
+            data: Cow::Borrowed(data),
+        })
     }
 }
 
@@ -412,5 +443,11 @@ mod tests {
         assert_eq!(p.panel(0)[PANEL_ROWS + 1], values[cols + 1]);
         assert_eq!(p.panel(1)[2 * PANEL_ROWS + 1], values[9 * cols + 2]);
         assert_eq!(p.panel(1)[2 * PANEL_ROWS + 2], 0.0);
+        // Through bytes and back, as a packed-weight cache keeps them.
+        let bytes = p.as_bytes().to_vec();
+        let back = F32Panels::from_bytes(rows, cols, &bytes).unwrap();
+        assert_eq!(back.data, p.data);
+        assert!(F32Panels::from_bytes(rows, cols, &bytes[4..]).is_none());
+        assert!(F32Panels::from_bytes(rows + 8, cols, &bytes).is_none());
     }
 }

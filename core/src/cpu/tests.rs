@@ -68,7 +68,28 @@ proptest! {
         let mut scratch = alloc::vec![0f32; n * (cols + 16)];
         cpu.matmul(&w, &x, &mut got, &mut scratch, &Uneven);
         assert_rows_close(&got, &want, rows, 2e-5);
+
+        // The same weight read in place from its packed bytes, as from a packed-weight
+        // cache, multiplies bit for bit the same; a blob of another size is refused.
+        let packed = w.packed.as_ref().unwrap();
+        let mut blob = alloc::vec![0f32; packed.bytes().len().div_ceil(4)];
+        let blob = &mut as_bytes(&mut blob)[..packed.bytes().len()];
+        blob.copy_from_slice(packed.bytes());
+        let cached = cpu.prepare_cached(view, WeightRole::Matrix, blob).unwrap();
+        prop_assert!(!cached.packed.as_ref().unwrap().is_owned());
+        let mut again = alloc::vec![0f32; n * rows];
+        cpu.matmul(&cached, &x, &mut again, &mut scratch, &Uneven);
+        prop_assert!(again.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
+        prop_assert!(cpu.prepare_cached(view, WeightRole::Matrix, &blob[1..]).is_none());
+        prop_assert!(cpu.prepare_cached(view, WeightRole::Vector, blob).is_none());
     }
+}
+
+/// f32 storage seen as bytes: the aligned buffer a mapped cache blob would be.
+fn as_bytes(floats: &mut [f32]) -> &mut [u8] {
+    // SAFETY: every byte of an f32 is an initialized u8, u8 needs no alignment, and the
+    // length covers the same memory for the same borrow.
+    unsafe { core::slice::from_raw_parts_mut(floats.as_mut_ptr().cast::<u8>(), floats.len() * 4) }
 }
 
 fn config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelConfig {

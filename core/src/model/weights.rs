@@ -277,6 +277,16 @@ impl<W, L: LayerStore<W>> Model<W, L> {
         })
     }
 
+    /// Every prepared weight, in the order [`Model::load`] prepared them: the embedding
+    /// table, the output norm, the output head, then each layer's tensors in
+    /// [`LayerTensor::ALL`] order. A cache of prepared weights follows this order.
+    pub fn weights(&self) -> impl Iterator<Item = &W> {
+        let layers = self.layers.as_ref().iter();
+        [&self.embedding, &self.output_norm, &self.output_head]
+            .into_iter()
+            .chain(layers.flat_map(|l| LayerTensor::ALL.iter().filter_map(|&t| l.get(t))))
+    }
+
     /// The prepared weight `id`, or `None` when this model has no such tensor.
     pub fn weight(&self, id: WeightId) -> Option<&W> {
         match id {
