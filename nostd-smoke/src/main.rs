@@ -1,6 +1,11 @@
 //! One forward step of the bundled model with no std, no heap and no runtime but libc's
 //! entry point and `write`. Prints the greedy token after BOS and exits 0, or prints the
 //! error and exits 1.
+//!
+//! On aarch64 the same step also runs on the CPU backend with tern-backend-neon (default
+//! features off: the kernels the target features allow, no run-time detection), which must
+//! pick the same token. Its load-time repacking allocates, from a fixed static arena
+//! ([`static_arena`]): still no heap.
 #![no_std]
 #![no_main]
 
@@ -9,10 +14,13 @@ use core::fmt::Write;
 use tern_core::arena::Arena;
 use tern_core::backend::reference::Reference;
 use tern_core::backend::{Backend, Sequential};
+
+#[cfg(target_arch = "aarch64")]
+mod static_arena;
 use tern_core::exec::Runner;
 use tern_core::gguf::Gguf;
 use tern_core::kv::DenseKv;
-use tern_core::model::{LayerWeights, Model, ModelConfig, WeightView};
+use tern_core::model::{LayerWeights, Model, ModelConfig};
 use tern_core::plan::{LogitRows, Plan};
 use tern_core::sample::argmax;
 
@@ -51,7 +59,7 @@ pub extern "C" fn rust_eh_personality() {}
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     let mut line = heapless::String::<128>::new();
-    match first_token() {
+    match first_token(&Reference).and_then(agrees_on_neon) {
         Ok(id) => {
             let _ = writeln!(line, "greedy token after BOS: {id}");
             print(1, &line);
@@ -65,12 +73,40 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     }
 }
 
-fn first_token() -> Result<u32, &'static str> {
+/// The reference's token `id`, once the CPU backend with the NEON kernels picked it too.
+#[cfg(target_arch = "aarch64")]
+fn agrees_on_neon(id: u32) -> Result<u32, &'static str> {
+    use tern_backend_neon::{Features, NeonKernels};
+    use tern_core::cpu::CpuKernels;
+    // SAFETY: the features are those this program was compiled for, so the CPU that runs it
+    // has them.
+    let kernels = unsafe { NeonKernels::from_features(Features::compiled()) };
+    let mut line = heapless::String::<128>::new();
+    let _ = writeln!(
+        line,
+        "tern-nostd-smoke: CPU backend with {}",
+        kernels.name()
+    );
+    print(2, &line);
+    let on_neon = first_token(&tern_core::cpu::Cpu::new(kernels))?;
+    if on_neon == id {
+        Ok(id)
+    } else {
+        Err("the NEON kernels picked another token than the reference")
+    }
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn agrees_on_neon(id: u32) -> Result<u32, &'static str> {
+    Ok(id)
+}
+
+fn first_token<B: Backend<'static>>(backend: &B) -> Result<u32, &'static str> {
     let gguf = Gguf::parse(MODEL).map_err(|_| "the bundled GGUF does not parse")?;
     let config = ModelConfig::from_gguf(&gguf).map_err(|_| "bad model metadata")?;
-    let layers = heapless::Vec::<LayerWeights<WeightView<'_>>, MAX_LAYERS>::new();
+    let layers = heapless::Vec::<LayerWeights<_>, MAX_LAYERS>::new();
     let model = Model::load(&gguf, config, layers, |view, role| {
-        Reference.prepare(view, role)
+        backend.prepare(view, role)
     })
     .map_err(|_| "the model's weights do not load")?;
 
@@ -94,7 +130,7 @@ fn first_token() -> Result<u32, &'static str> {
     let mut arena_bytes = [0u8; ARENA_BYTES];
     let arena = Arena::new(&mut arena_bytes);
     let runner = Runner {
-        backend: &Reference,
+        backend,
         model: &model,
         parallel: &Sequential,
     };

@@ -12,17 +12,27 @@ use tern_core::plan::Plan;
 
 use super::BackendKind;
 
-/// The microkernels of this build's CPU backend: x86's SIMD kernels (the instruction set
-/// chosen at run time) where compiled in, else the scalar definitions.
+/// The microkernels of this build's CPU backend: x86's or aarch64's SIMD kernels (the
+/// instruction set chosen at run time) where compiled in, else the scalar definitions.
 #[cfg(all(target_arch = "x86_64", feature = "x86"))]
 pub type HostKernels = tern_backend_x86::X86Kernels;
-#[cfg(not(all(target_arch = "x86_64", feature = "x86")))]
+#[cfg(all(target_arch = "aarch64", feature = "neon"))]
+pub type HostKernels = tern_backend_neon::NeonKernels;
+#[cfg(not(any(
+    all(target_arch = "x86_64", feature = "x86"),
+    all(target_arch = "aarch64", feature = "neon")
+)))]
 pub type HostKernels = tern_core::cpu::ScalarKernels;
 
 fn host_kernels() -> HostKernels {
     #[cfg(all(target_arch = "x86_64", feature = "x86"))]
     return tern_backend_x86::X86Kernels::detect();
-    #[cfg(not(all(target_arch = "x86_64", feature = "x86")))]
+    #[cfg(all(target_arch = "aarch64", feature = "neon"))]
+    return tern_backend_neon::NeonKernels::detect();
+    #[cfg(not(any(
+        all(target_arch = "x86_64", feature = "x86"),
+        all(target_arch = "aarch64", feature = "neon")
+    )))]
     return tern_core::cpu::ScalarKernels;
 }
 
