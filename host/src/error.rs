@@ -15,6 +15,9 @@ pub enum EngineError {
     },
     #[error("`{path}` is a directory, not a model file")]
     IsDirectory { path: PathBuf },
+    /// A device, pipe or socket: mapping one would read nothing or block for ever.
+    #[error("`{path}` is not a regular file (a device, pipe or socket?), not a model file")]
+    NotAFile { path: PathBuf },
     #[error("`{model}` is not a valid GGUF file: {message}")]
     Gguf { model: String, message: String },
     #[error("`{model}`: {message}")]
@@ -28,12 +31,30 @@ pub enum EngineError {
     Option(String),
     #[error("the prompt has {n_tokens} tokens; the context holds {n_ctx}")]
     PromptTooLong { n_tokens: usize, n_ctx: usize },
+    /// Found before tokenizing, which for such a text would cost time and memory in vain.
+    #[error(
+        "the prompt has {bytes} bytes; the context holds {n_ctx} tokens of at most \
+         {max_token_bytes} bytes each"
+    )]
+    PromptTooManyBytes {
+        bytes: usize,
+        n_ctx: usize,
+        max_token_bytes: usize,
+    },
     #[error(
         "the prompt is empty and the model adds no BOS token, so there is nothing to start from"
     )]
     EmptyPrompt,
     #[error("cannot allocate {bytes} bytes for the {what}")]
     OutOfMemory { what: &'static str, bytes: usize },
+    #[error(
+        "the {what} would take {bytes} bytes, more than the machine's {memory} bytes of memory"
+    )]
+    MoreThanMemory {
+        what: &'static str,
+        bytes: usize,
+        memory: u64,
+    },
     #[error("inference failed: {0}")]
     Step(#[from] StepError),
 }

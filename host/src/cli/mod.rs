@@ -34,6 +34,11 @@ pub fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Plain `tern`: the whole help, which is the answer to "what do I type?".
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
         Err(e) => {
             // One line that names the problem; `--help` has the rest.
             let text = e.render().to_string();

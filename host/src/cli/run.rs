@@ -1,6 +1,6 @@
 //! `tern run`: generation with streamed output and a line of timings.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -159,14 +159,23 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
         sampler,
     };
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(prompt.as_bytes());
+    // The prompt is echoed with the first generated text, so that a prompt the model
+    // refuses (too long for the context) is not printed before its error.
+    let mut echo = Some(prompt.as_bytes());
     let stats = session.generate(&prompt, &generate, |text| {
+        let echoed = echo.take().map_or(Ok(()), |p| out.write_all(p));
         // A closed pipe (e.g. `| head`) ends generation quietly.
-        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        match echoed
+            .and_then(|()| out.write_all(text.as_bytes()))
+            .and_then(|()| out.flush())
+        {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         }
     })?;
+    if let Some(prompt) = echo {
+        let _ = out.write_all(prompt);
+    }
     let _ = writeln!(out);
     eprintln!(
         "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | backend {}, {} threads | stop: {:?}",
@@ -209,10 +218,25 @@ pub fn load(
     Ok(engine)
 }
 
+/// The largest prompt file read: more text than a context of 2^24 tokens (Tern's limit)
+/// holds at ~4 bytes a token, and a bound on what `-f /dev/zero` can cost.
+const MAX_PROMPT_FILE_BYTES: u64 = 64 << 20;
+
 fn read_prompt(path: &std::path::Path) -> Result<String, EngineError> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         EngineError::Option(format!("cannot read prompt file `{}`: {e}", path.display()))
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_PROMPT_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_PROMPT_FILE_BYTES {
+        return Err(EngineError::Option(format!(
+            "prompt file `{}` is larger than {} MiB",
+            path.display(),
+            MAX_PROMPT_FILE_BYTES >> 20
+        )));
+    }
     String::from_utf8(bytes).map_err(|e| {
         EngineError::Option(format!(
             "prompt file `{}` is not UTF-8 (invalid byte at offset {})",

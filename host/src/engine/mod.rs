@@ -1,6 +1,7 @@
 //! The engine: a loaded model (file bytes, configuration, prepared weights, tokenizer) from
 //! which sessions are made.
 
+mod buffers;
 mod compute;
 mod model_bytes;
 mod session;
@@ -105,7 +106,8 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
         // SAFETY: the bytes of a `ModelBytes` stay at one address for as long as it lives (a
-        // memory map or static data, never moved by moving the value). The engine owns `bytes`
+        // memory map, static data or a heap buffer the engine never changes, none of them
+        // moved by moving the value). The engine owns `bytes`
         // and declares it after every field that borrows it, so the borrows end before the
         // memory goes; no `'static` view is ever handed out beyond `&self`'s lifetime.
         let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &[u8]>(bytes.as_bytes()) };
@@ -234,14 +236,19 @@ impl Engine {
     }
 }
 
-/// Maps the model file at `path`, with errors that name it (and a directory given for a file).
+/// Maps the model file at `path`, with errors that name it (and a directory, pipe or device
+/// given for a file: opening a pipe would wait for a writer for ever).
 pub fn open_model(path: &Path) -> Result<ModelBytes, EngineError> {
     let open_error = |source| EngineError::Open {
         path: path.into(),
         source,
     };
-    if std::fs::metadata(path).map_err(open_error)?.is_dir() {
+    let metadata = std::fs::metadata(path).map_err(open_error)?;
+    if metadata.is_dir() {
         return Err(EngineError::IsDirectory { path: path.into() });
+    }
+    if !metadata.is_file() {
+        return Err(EngineError::NotAFile { path: path.into() });
     }
     ModelBytes::open(path).map_err(open_error)
 }

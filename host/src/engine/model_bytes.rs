@@ -1,4 +1,5 @@
-//! The bytes of a model file: mapped from disk, or compiled into the binary.
+//! The bytes of a model file: mapped from disk, compiled into the binary, or handed over in
+//! memory.
 
 use std::path::Path;
 
@@ -9,6 +10,9 @@ use tern_storage::MappedFile;
 pub enum ModelBytes {
     Mapped(MappedFile),
     Static(&'static [u8]),
+    /// A model already in memory (received over a network, generated, fuzzed). A `Vec`'s
+    /// buffer stays put when the `Vec` moves, and the engine never changes it.
+    Owned(Vec<u8>),
 }
 
 impl ModelBytes {
@@ -20,6 +24,7 @@ impl ModelBytes {
         match self {
             ModelBytes::Mapped(m) => m.as_bytes(),
             ModelBytes::Static(b) => b,
+            ModelBytes::Owned(v) => v,
         }
     }
 

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use half::f16;
 use tern_core::arena::Arena;
-use tern_core::kv::{DenseKv, KvCache};
+use tern_core::kv::{DenseKv, KvCache, KvElement};
 use tern_core::plan::{LogitRows, Plan};
 use tern_core::sample::{Sampler, SamplerParams};
 
+use super::buffers::{check_fits, filled_vec};
 use super::{Engine, KvType};
 use crate::error::EngineError;
 use crate::tokenizer::StreamDecoder;
@@ -87,31 +88,14 @@ impl<'e> Session<'e> {
         let c = engine.config();
         let n_ctx = engine.n_ctx();
         let n_batch = engine.options().n_batch.min(n_ctx);
-        let kv_bytes = DenseKv::<f32, Vec<f32>>::elements(c.n_layer, n_ctx, c.kv_width())
-            .and_then(|n| n.checked_mul(2 * 4))
-            .unwrap_or(usize::MAX);
         let kv: Box<dyn KvCache + Send + Sync> = match engine.options().kv_type {
-            KvType::F32 => DenseKv::<f32, _>::zeroed(c.n_layer, n_ctx, c.kv_width())
-                .map(|kv| Box::new(kv) as _),
-            KvType::F16 => DenseKv::<f16, _>::zeroed(c.n_layer, n_ctx, c.kv_width())
-                .map(|kv| Box::new(kv) as _),
-        }
-        .ok_or(EngineError::OutOfMemory {
-            what: "KV cache",
-            bytes: kv_bytes,
-        })?;
+            KvType::F32 => Box::new(dense_kv::<f32>(c.n_layer, n_ctx, c.kv_width())?),
+            KvType::F16 => Box::new(dense_kv::<f16>(c.n_layer, n_ctx, c.kv_width())?),
+        };
         // The largest step: a full batch with every row's logits.
         let plan = Plan::new(c, n_batch, n_ctx, LogitRows::All)
             .map_err(|e| EngineError::Option(e.to_string()))?;
-        let arena_bytes = plan.arena_bytes() + Arena::ALIGN;
-        let mut arena = Vec::new();
-        arena
-            .try_reserve_exact(arena_bytes)
-            .map_err(|_| EngineError::OutOfMemory {
-                what: "activation arena",
-                bytes: arena_bytes,
-            })?;
-        arena.resize(arena_bytes, 0);
+        let arena = filled_vec(plan.arena_bytes() + Arena::ALIGN, "activation arena")?;
         let mut tokens = Vec::new();
         tokens.reserve_exact(n_ctx);
         Ok(Session {
@@ -172,6 +156,27 @@ impl<'e> Session<'e> {
     }
 }
 
+/// A zeroed KV cache: its keys and values each as large as `n_layer * n_ctx * width`
+/// elements say, which a file and a context size can make as large as they like.
+fn dense_kv<E: KvElement>(
+    n_layer: usize,
+    n_ctx: usize,
+    width: usize,
+) -> Result<DenseKv<E, Vec<E>>, EngineError> {
+    const WHAT: &str = "KV cache";
+    let n =
+        DenseKv::<E, Vec<E>>::elements(n_layer, n_ctx, width).ok_or(EngineError::OutOfMemory {
+            what: WHAT,
+            bytes: usize::MAX,
+        })?;
+    // Keys and values together must fit, not only each on its own.
+    check_fits(n.saturating_mul(2 * size_of::<E>()), WHAT)?;
+    let keys = filled_vec(n, WHAT)?;
+    let values = filled_vec(n, WHAT)?;
+    DenseKv::new(n_layer, n_ctx, width, keys, values)
+        .map_err(|e| EngineError::Step(tern_core::exec::StepError::Kv(e)))
+}
+
 /// Runs one step of `tokens` after `history` (which it extends) and returns the logits, which
 /// live in `arena`. A free function so that the logits borrow only the arena.
 fn step<'a>(
@@ -201,9 +206,20 @@ fn step<'a>(
 
 impl Session<'_> {
     /// Encodes `prompt` as the model's tokenizer says (BOS per its policy, special tokens
-    /// recognised).
+    /// recognised). A text too long for the context by its length alone is refused before
+    /// it is tokenized.
     pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<u32>, EngineError> {
-        let ids = self.engine.tokenizer().encode(prompt, true, true);
+        let tokenizer = self.engine.tokenizer();
+        let n_ctx = self.engine.n_ctx();
+        let max_token_bytes = tokenizer.max_token_bytes();
+        if prompt.len() > n_ctx.saturating_mul(max_token_bytes) {
+            return Err(EngineError::PromptTooManyBytes {
+                bytes: prompt.len(),
+                n_ctx,
+                max_token_bytes,
+            });
+        }
+        let ids = tokenizer.encode(prompt, true, true);
         if ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }

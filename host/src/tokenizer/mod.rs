@@ -41,6 +41,8 @@ pub struct Tokenizer {
     specials: SpecialTokens,
     /// What each token contributes to generated text.
     pieces: Vec<Box<[u8]>>,
+    /// Bytes of the longest token text: no token covers more bytes of a prompt.
+    longest_token: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +77,7 @@ impl Tokenizer {
         Ok(Tokenizer {
             specials: SpecialTokens::new(&vocab),
             pieces: decode::build_pieces(&vocab),
+            longest_token: vocab.tokens.iter().map(String::len).max().unwrap_or(0),
             vocab,
             algorithm,
         })
@@ -83,6 +86,13 @@ impl Tokenizer {
     /// Number of tokens in the vocabulary.
     pub fn n_vocab(&self) -> usize {
         self.vocab.len()
+    }
+
+    /// The most bytes of text one token can stand for (the longest token's text: a space
+    /// spelled '▁' or a byte spelled as a byte-level character only gets longer), so a text
+    /// of more than `n * max_token_bytes()` bytes cannot encode to `n` tokens or fewer.
+    pub fn max_token_bytes(&self) -> usize {
+        self.longest_token
     }
 
     /// The algorithm in use.
