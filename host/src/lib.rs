@@ -4,6 +4,7 @@
 pub mod bundled;
 pub mod engine;
 pub mod error;
+pub mod memory;
 pub mod threads;
 pub mod tokenizer;
 

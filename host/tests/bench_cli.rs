@@ -107,7 +107,14 @@ fn the_table_reads_like_llama_bench() {
         "{text}"
     );
     assert!(text.contains("load time: "), "{text}");
-    assert!(text.contains("peak RSS: "), "{text}");
+    for part in [
+        "memory after loading:",
+        "memory at the end:",
+        "KV cache",
+        "peak RSS ",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
 }
 
 /// Asserts failure with one `error:` line that contains `needle`, and no results printed.

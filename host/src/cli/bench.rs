@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use tern::engine::{Engine, ModelBytes, Session, open_model};
+use tern::engine::{CacheStatus, Engine, ModelBytes, Session, open_model};
 use tern::error::EngineError;
+use tern::memory::MemoryReport;
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
@@ -147,12 +148,19 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
         None => wanted,
     };
     let n_batch = args.compute.batch_size.min(max_p.max(1));
-    let options = args.compute.options(Some(n_ctx), n_batch);
+    let options = args
+        .compute
+        .options(args.model.as_deref(), Some(n_ctx), n_batch);
     let engine = Engine::from_bytes(bytes, name, options)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let info = model_info(&engine);
+    match engine.pack_cache_status() {
+        None | Some(CacheStatus::Mapped(_)) => {}
+        Some(status) => eprintln!("{status}"),
+    }
 
     let mut session = engine.session()?;
+    let after_load = session.memory_report();
     let mut rng = SplitMix(0x7e57_7e57);
     let mut out = std::io::stdout().lock();
     if !args.json {
@@ -179,25 +187,19 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
         }
         samples.push(sample);
     }
-    let peak_rss = peak_rss_bytes();
+    let at_end = session.memory_report();
     if args.json {
         let records: Vec<serde_json::Value> = samples
             .iter()
-            .map(|s| record(&info, &engine, s, load_ms, peak_rss))
+            .map(|s| record(&info, &engine, s, load_ms, [&after_load, &at_end]))
             .collect();
         let text = serde_json::to_string_pretty(&records).unwrap_or_else(|_| "[]".into());
         let _ = writeln!(out, "{text}");
     } else {
         let _ = writeln!(out);
         let _ = writeln!(out, "load time: {load_ms:.2} ms");
-        match peak_rss {
-            Some(bytes) => {
-                let _ = writeln!(out, "peak RSS: {}", human_bytes(bytes));
-            }
-            None => {
-                let _ = writeln!(out, "peak RSS: unknown");
-            }
-        }
+        let _ = write!(out, "memory after loading:\n{after_load}");
+        let _ = write!(out, "memory at the end:\n{at_end}");
     }
     Ok(())
 }
@@ -390,7 +392,7 @@ fn record(
     engine: &Engine,
     sample: &Sample,
     load_ms: f64,
-    peak_rss: Option<u64>,
+    [after_load, at_end]: [&MemoryReport; 2],
 ) -> serde_json::Value {
     let ts = sample.tokens_per_second();
     let ns: Vec<f64> = sample.ns.iter().map(|&n| n as f64).collect();
@@ -425,7 +427,12 @@ fn record(
         "samples_ns": sample.ns,
         "samples_ts": ts,
         "load_ms": load_ms,
-        "peak_rss_bytes": peak_rss,
+        "peak_rss_bytes": at_end.process.map(|p| p.peak_rss),
+        "rss_anon_after_load_bytes": after_load.process.map(|p| p.rss_anon),
+        "rss_anon_bytes": at_end.process.map(|p| p.rss_anon),
+        "rss_file_bytes": at_end.process.map(|p| p.rss_file),
+        "weights_dram_bytes": at_end.engine.weights_dram,
+        "weights_cached_bytes": at_end.engine.weights_cached,
     })
 }
 
@@ -441,20 +448,6 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
     }
     let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
     (mean, var.sqrt())
-}
-
-/// The most memory this process has held (VmHWM), where the OS says.
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 /// Token ids for the tests: any fixed sequence will do (benchmark vocabularies are synthetic).

@@ -2,12 +2,15 @@
 
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use tern::engine::{BackendKind, Engine, EngineOptions, GenerateOptions, KvType};
+use tern::engine::{
+    BackendKind, CacheStatus, Engine, EngineOptions, GenerateOptions, KvType,
+    default_pack_cache_dir,
+};
 use tern::error::EngineError;
 use tern::threads::MAX_THREADS;
 use tern_core::sample::SamplerParams;
@@ -51,6 +54,10 @@ pub struct RunArgs {
     /// Context size in tokens [default: the model's, at most 4096]
     #[arg(short = 'c', long = "ctx-size")]
     ctx_size: Option<usize>,
+    /// Print where memory goes (weights, embeddings, KV cache, arena, process RSS) after
+    /// loading and at the end
+    #[arg(long)]
+    memory_report: bool,
     #[command(flatten)]
     compute: ComputeArgs,
 }
@@ -74,12 +81,25 @@ pub(super) struct ComputeArgs {
     /// cannot move to a free core and wait instead)
     #[arg(long)]
     pin: bool,
+    /// Directory of packed-weight caches: the first load of a model writes the CPU
+    /// backend's repacked weights there, later loads map them instead of repacking
+    /// [default: $XDG_CACHE_HOME/tern, else ~/.cache/tern, for model files of 64 MiB or more]
+    #[arg(long, value_name = "DIR")]
+    pack_cache: Option<PathBuf>,
+    /// Repack the weights on every load; read and write no packed-weight cache
+    #[arg(long, conflicts_with = "pack_cache")]
+    no_pack_cache: bool,
 }
 
 impl ComputeArgs {
-    /// Engine options for a context of `n_ctx` (`None`: the model's) fed `n_batch` tokens
-    /// at a time.
-    pub(super) fn options(&self, n_ctx: Option<usize>, n_batch: usize) -> EngineOptions {
+    /// Engine options for `model` (`None`: the bundled one) with a context of `n_ctx`
+    /// (`None`: the model's) fed `n_batch` tokens at a time.
+    pub(super) fn options(
+        &self,
+        model: Option<&Path>,
+        n_ctx: Option<usize>,
+        n_batch: usize,
+    ) -> EngineOptions {
         EngineOptions {
             n_ctx,
             n_batch,
@@ -87,7 +107,25 @@ impl ComputeArgs {
             backend: self.backend.into(),
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
+            pack_cache: self.pack_cache_dir(model),
         }
+    }
+
+    /// Where packed weights are cached: the directory given, none with `--no-pack-cache`,
+    /// else the default directory for model files large enough that repacking them takes
+    /// noticeable time (small ones repack faster than a cache file is checked).
+    fn pack_cache_dir(&self, model: Option<&Path>) -> Option<PathBuf> {
+        const WORTH_CACHING: u64 = 64 << 20;
+        if self.no_pack_cache {
+            return None;
+        }
+        if let Some(dir) = &self.pack_cache {
+            return Some(dir.clone());
+        }
+        let size = std::fs::metadata(model?).ok()?.len();
+        (size >= WORTH_CACHING)
+            .then(default_pack_cache_dir)
+            .flatten()
     }
 }
 
@@ -151,9 +189,16 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
     sampler
         .validate()
         .map_err(|e| EngineError::Option(e.to_string()))?;
-    let options = args.compute.options(args.ctx_size, args.compute.batch_size);
+    let options = args.compute.options(
+        args.model.as_deref(),
+        args.ctx_size,
+        args.compute.batch_size,
+    );
     let engine = load(args.model.as_deref(), options)?;
     let mut session = engine.session()?;
+    if args.memory_report {
+        eprint!("memory after loading:\n{}", session.memory_report());
+    }
     let generate = GenerateOptions {
         max_tokens: args.n_predict,
         sampler,
@@ -187,6 +232,9 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
         engine.n_threads(),
         stats.stop,
     );
+    if args.memory_report {
+        eprint!("memory at the end:\n{}", session.memory_report());
+    }
     Ok(())
 }
 
@@ -214,6 +262,11 @@ pub fn load(
     let elapsed = started.elapsed();
     if elapsed > Duration::from_millis(500) {
         eprintln!("loaded {} in {:.2} s", engine.name(), elapsed.as_secs_f64());
+    }
+    // A cache found and mapped goes without saying; anything else is news.
+    match engine.pack_cache_status() {
+        None | Some(CacheStatus::Mapped(_)) => {}
+        Some(status) => eprintln!("{status}"),
     }
     Ok(engine)
 }

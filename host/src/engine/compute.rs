@@ -10,7 +10,13 @@ use tern_core::kv::KvCache;
 use tern_core::model::{LayerWeights, Model, ModelConfig, WeightView};
 use tern_core::plan::Plan;
 
+use std::path::Path;
+
+use tern_storage::pack_cache::PackCache;
+
 use super::BackendKind;
+use super::pack_cache::{self, CacheStatus};
+use crate::memory::EngineMemory;
 
 /// The microkernels of this build's CPU backend: x86's or aarch64's SIMD kernels (the
 /// instruction set chosen at run time) where compiled in, else the scalar definitions.
@@ -38,27 +44,41 @@ fn host_kernels() -> HostKernels {
 
 type Layers<W> = Vec<LayerWeights<W>>;
 
+/// The CPU backend's model, its weights borrowing the model file (and the packed-weight
+/// cache) for as long as the engine lives.
+pub(crate) type CpuModel = Model<CpuWeight<'static>, Layers<CpuWeight<'static>>>;
+
 /// A model loaded for one backend. Weights borrow the model file's bytes (`'static` here:
 /// the engine keeps the bytes alive for as long as this lives).
 pub(crate) enum Compute {
     Reference(Model<WeightView<'static>, Layers<WeightView<'static>>>),
     Cpu {
         backend: Cpu<HostKernels>,
-        model: Model<CpuWeight<'static>, Layers<CpuWeight<'static>>>,
+        model: CpuModel,
     },
+}
+
+/// A loaded model with, for the CPU backend given a cache directory, the packed-weight cache
+/// its weights borrow and what became of the cache.
+pub(crate) struct Loaded {
+    pub compute: Compute,
+    pub cache: Option<PackCache>,
+    pub cache_status: Option<CacheStatus>,
 }
 
 impl Compute {
     /// Prepares every weight of `gguf` for `kind`; `release(bytes)` is told of file bytes
     /// that were copied into a packed layout and will not be read again (except, for a tied
-    /// head, as embedding rows, which fault back in).
+    /// head, as embedding rows, which fault back in). With `pack_cache`, the CPU backend's
+    /// packed weights come from (or go to) a cache file in that directory.
     pub(crate) fn load(
         kind: BackendKind,
         gguf: &Gguf<'static>,
         config: ModelConfig,
+        pack_cache: Option<&Path>,
         release: impl Fn(&[u8]),
-    ) -> Result<Compute, String> {
-        Ok(match kind {
+    ) -> Result<Loaded, String> {
+        let backend = match kind {
             BackendKind::Reference => {
                 let model = Model::load(
                     gguf,
@@ -67,26 +87,79 @@ impl Compute {
                     |view, role| tern_core::backend::Backend::prepare(&Reference, view, role),
                 )
                 .map_err(|e| e.to_string())?;
-                Compute::Reference(model)
+                return Ok(Loaded {
+                    compute: Compute::Reference(model),
+                    cache: None,
+                    cache_status: None,
+                });
             }
-            BackendKind::Cpu => {
-                let backend = Cpu::new(host_kernels());
-                let model = Model::load(
-                    gguf,
-                    config,
-                    Vec::with_capacity(config.n_layer),
-                    |view, role| {
-                        let weight = tern_core::backend::Backend::prepare(&backend, view, role)?;
-                        if weight.packed.is_some() {
-                            release(view.data);
-                        }
-                        Ok::<_, tern_core::backend::PrepareError>(weight)
-                    },
-                )
-                .map_err(|e| e.to_string())?;
-                Compute::Cpu { backend, model }
+            BackendKind::Cpu => Cpu::new(host_kernels()),
+        };
+        let pack = || {
+            Model::load(
+                gguf,
+                config,
+                Vec::with_capacity(config.n_layer),
+                |view, role| {
+                    let weight = tern_core::backend::Backend::prepare(&backend, view, role)?;
+                    if weight.packed.is_some() {
+                        release(view.data);
+                    }
+                    Ok::<_, tern_core::backend::PrepareError>(weight)
+                },
+            )
+            .map_err(|e| e.to_string())
+        };
+        let (model, cache, cache_status) = match pack_cache {
+            Some(dir) => {
+                let key = pack_cache::key(&backend, gguf);
+                // Hashing the file for the key read all of it; what is still needed
+                // (embedding rows, norms, weights to pack) faults back in.
+                release(gguf.bytes());
+                let (model, cache, status) =
+                    pack_cache::load(&backend, gguf, config, (dir, key), pack)?;
+                (model, cache, Some(status))
             }
+            None => (pack()?, None, None),
+        };
+        Ok(Loaded {
+            compute: Compute::Cpu { backend, model },
+            cache,
+            cache_status,
         })
+    }
+
+    /// The weights by tier: repacked in DRAM, read in place from the model file, or mapped
+    /// from a packed-weight cache.
+    pub(crate) fn memory(&self) -> EngineMemory {
+        let mut m = EngineMemory::default();
+        match self {
+            Compute::Reference(model) => {
+                let mut weights = model.weights();
+                let embedding = weights.next().map_or(&[][..], |w| w.data);
+                m.embeddings_mapped = embedding.len() as u64;
+                // A tied head is the embedding table again.
+                m.weights_mapped = weights
+                    .filter(|w| w.data.as_ptr() != embedding.as_ptr())
+                    .map(|w| w.data.len() as u64)
+                    .sum();
+            }
+            Compute::Cpu { model, .. } => {
+                let mut weights = model.weights();
+                if let Some(embedding) = weights.next() {
+                    m.embeddings_mapped = embedding.view.data.len() as u64;
+                }
+                for w in weights {
+                    let bytes = w.packed.as_ref().map_or(0, |p| p.bytes().len() as u64);
+                    match &w.packed {
+                        Some(p) if p.is_owned() => m.weights_dram += bytes,
+                        Some(_) => m.weights_cached += bytes,
+                        None => m.weights_mapped += w.view.data.len() as u64,
+                    }
+                }
+            }
+        }
+        m
     }
 
     pub(crate) fn config(&self) -> &ModelConfig {

@@ -4,9 +4,11 @@
 mod buffers;
 mod compute;
 mod model_bytes;
+mod pack_cache;
 mod session;
 
 pub use model_bytes::ModelBytes;
+pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
 
 use std::path::Path;
@@ -54,6 +56,9 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Pin each worker thread to its own core: for a process that owns the machine.
     pub pin_threads: bool,
+    /// Directory of packed-weight caches (CPU backend): the first load writes the repacked
+    /// weights there, later loads map them instead of repacking. `None`: no cache.
+    pub pack_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -65,6 +70,7 @@ impl Default for EngineOptions {
             backend: BackendKind::default(),
             threads: 0,
             pin_threads: false,
+            pack_cache: None,
         }
     }
 }
@@ -73,6 +79,10 @@ impl Default for EngineOptions {
 pub struct Engine {
     // Fields drop in declaration order: everything that borrows `bytes` comes before it.
     compute: Compute,
+    /// The packed-weight cache that `compute`'s weights may borrow; dropped after it.
+    #[allow(dead_code)] // Owns the mapping that `compute` views.
+    pack_cache: Option<tern_storage::pack_cache::PackCache>,
+    cache_status: Option<CacheStatus>,
     gguf: Gguf<'static>,
     tokenizer: Tokenizer,
     name: String,
@@ -157,9 +167,13 @@ impl Engine {
                 options.threads
             )));
         }
-        let compute = Compute::load(options.backend, &gguf, config, |copied| {
-            bytes.release(copied)
-        })
+        let loaded = Compute::load(
+            options.backend,
+            &gguf,
+            config,
+            options.pack_cache.as_deref(),
+            |copied| bytes.release(copied),
+        )
         .map_err(model_err)?;
         let n_threads = match options.threads {
             0 => physical_cores(),
@@ -173,7 +187,9 @@ impl Engine {
         let pool = pool
             .map_err(|e| EngineError::Option(format!("cannot start {n_threads} threads: {e}")))?;
         Ok(Engine {
-            compute,
+            compute: loaded.compute,
+            pack_cache: loaded.cache,
+            cache_status: loaded.cache_status,
             gguf,
             tokenizer,
             name,
@@ -186,6 +202,16 @@ impl Engine {
 
     pub fn config(&self) -> &ModelConfig {
         self.compute.config()
+    }
+
+    /// What became of the packed-weight cache on this load (`None` without one).
+    pub fn pack_cache_status(&self) -> Option<&CacheStatus> {
+        self.cache_status.as_ref()
+    }
+
+    /// The weights by memory tier.
+    pub fn memory(&self) -> crate::memory::EngineMemory {
+        self.compute.memory()
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {

@@ -15,6 +15,7 @@ use tern_core::sample::{Sampler, SamplerParams};
 use super::buffers::{check_fits, filled_vec};
 use super::{Engine, KvType};
 use crate::error::EngineError;
+use crate::memory::{MemoryReport, ProcessMemory, SessionMemory};
 use crate::tokenizer::StreamDecoder;
 
 /// How long to generate and how to pick tokens.
@@ -92,8 +93,10 @@ impl<'e> Session<'e> {
             KvType::F32 => Box::new(dense_kv::<f32>(c.n_layer, n_ctx, c.kv_width())?),
             KvType::F16 => Box::new(dense_kv::<f16>(c.n_layer, n_ctx, c.kv_width())?),
         };
-        // The largest step: a full batch with every row's logits.
-        let plan = Plan::new(c, n_batch, n_ctx, LogitRows::All)
+        // The largest step of generation: a full batch, the last row's logits. Teacher
+        // forcing ([`Session::eval_all`]) wants every row's and grows the arena when it does
+        // (a batch of 512 rows of a 150k vocabulary would be 300 MiB of logits held for good).
+        let plan = Plan::new(c, n_batch, n_ctx, LogitRows::Last)
             .map_err(|e| EngineError::Option(e.to_string()))?;
         let arena = filled_vec(plan.arena_bytes() + Arena::ALIGN, "activation arena")?;
         let mut tokens = Vec::new();
@@ -109,6 +112,30 @@ impl<'e> Session<'e> {
     /// Tokens in the KV cache.
     pub fn n_past(&self) -> usize {
         self.tokens.len()
+    }
+
+    /// This session's memory: its KV cache (all in DRAM) and activation arena.
+    pub fn memory(&self) -> SessionMemory {
+        let c = self.engine.config();
+        let element = match self.engine.options().kv_type {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        };
+        let kv = 2 * c.n_layer * self.engine.n_ctx() * c.kv_width() * element;
+        SessionMemory {
+            kv_dram: kv as u64,
+            kv_flash: 0,
+            arena: self.arena.len() as u64,
+        }
+    }
+
+    /// The engine's, this session's and the process's memory, as of now.
+    pub fn memory_report(&self) -> MemoryReport {
+        MemoryReport {
+            engine: self.engine.memory(),
+            session: Some(self.memory()),
+            process: ProcessMemory::read(),
+        }
     }
 
     /// Forgets everything fed so far.
@@ -145,6 +172,19 @@ impl<'e> Session<'e> {
     }
 
     fn step(&mut self, tokens: &[u32], rows: LogitRows) -> Result<&mut [f32], EngineError> {
+        if rows == LogitRows::All {
+            let plan = Plan::new(
+                self.engine.config(),
+                tokens.len(),
+                self.engine.n_ctx(),
+                rows,
+            )
+            .map_err(|e| EngineError::Option(e.to_string()))?;
+            let needed = plan.arena_bytes() + Arena::ALIGN;
+            if self.arena.len() < needed {
+                self.arena = filled_vec(needed, "activation arena")?;
+            }
+        }
         step(
             self.engine,
             &mut *self.kv,

@@ -13,10 +13,15 @@ pub fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Runs the `tern` binary with `args`.
+/// Runs the `tern` binary with `args`, its packed-weight caches in a scratch directory of
+/// the system's temp dir rather than the user's cache.
 pub fn tern(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tern"))
         .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            std::env::temp_dir().join("tern-test-cache"),
+        )
         .output()
         .expect("run tern")
 }
