@@ -18,6 +18,26 @@ pub const fn has_fast_path(dtype: DType) -> bool {
     CodeFormat::of(dtype).is_some()
 }
 
+/// How a weight is packed: matrices of formats with codes as code panels, other matrices
+/// as f32 panels; vectors and the embedding table not at all (`None`).
+enum Packing {
+    Codes(PanelLayout),
+    F32(ActivationFormat),
+}
+
+fn packing_of(view: &WeightView<'_>, role: WeightRole) -> Option<Packing> {
+    if role != WeightRole::Matrix {
+        return None;
+    }
+    Some(match CodeFormat::of(view.dtype) {
+        Some(format) => Packing::Codes(PanelLayout {
+            format,
+            cols: view.cols,
+        }),
+        None => Packing::F32(ActivationFormat::for_weights(view.dtype)),
+    })
+}
+
 /// A CPU backend over the microkernels `K`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu<K> {
@@ -56,34 +76,24 @@ impl<K: CpuKernels> Cpu<K> {
         role: WeightRole,
         blob: &'w [u8],
     ) -> Option<CpuWeight<'w>> {
-        let packed = match role {
-            WeightRole::Matrix => Some(match CodeFormat::of(view.dtype) {
-                Some(format) => {
-                    let layout = PanelLayout {
-                        format,
-                        cols: view.cols,
-                    };
-                    let len = panel_count(view.rows).checked_mul(layout.panel_bytes())?;
-                    if blob.len() != len {
-                        return None;
-                    }
-                    Packed::Codes {
-                        layout,
-                        rows: view.rows,
-                        data: Cow::Borrowed(blob),
-                    }
-                }
-                None => Packed::F32 {
-                    activations: ActivationFormat::for_weights(view.dtype),
-                    panels: F32Panels::from_bytes(view.rows, view.cols, blob)?,
-                },
-            }),
-            WeightRole::Vector | WeightRole::Embedding => {
-                if !blob.is_empty() {
+        let packed = match packing_of(&view, role) {
+            Some(Packing::Codes(layout)) => {
+                let len = panel_count(view.rows).checked_mul(layout.panel_bytes())?;
+                if blob.len() != len {
                     return None;
                 }
-                None
+                Some(Packed::Codes {
+                    layout,
+                    rows: view.rows,
+                    data: Cow::Borrowed(blob),
+                })
             }
+            Some(Packing::F32(activations)) => Some(Packed::F32 {
+                activations,
+                panels: F32Panels::from_bytes(view.rows, view.cols, blob)?,
+            }),
+            None if blob.is_empty() => None,
+            None => return None,
         };
         Some(CpuWeight { view, packed })
     }
@@ -101,26 +111,17 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
         view: WeightView<'w>,
         role: WeightRole,
     ) -> Result<CpuWeight<'w>, PrepareError> {
-        let packed = match role {
-            WeightRole::Matrix => Some(match CodeFormat::of(view.dtype) {
-                Some(format) => {
-                    let layout = PanelLayout {
-                        format,
-                        cols: view.cols,
-                    };
-                    Packed::Codes {
-                        layout,
-                        rows: view.rows,
-                        data: Cow::Owned(self.kernels.pack_codes(&view, layout)),
-                    }
-                }
-                None => Packed::F32 {
-                    activations: ActivationFormat::for_weights(view.dtype),
-                    panels: F32Panels::pack(&view),
-                },
-            }),
-            WeightRole::Vector | WeightRole::Embedding => None,
-        };
+        let packed = packing_of(&view, role).map(|packing| match packing {
+            Packing::Codes(layout) => Packed::Codes {
+                layout,
+                rows: view.rows,
+                data: Cow::Owned(self.kernels.pack_codes(&view, layout)),
+            },
+            Packing::F32(activations) => Packed::F32 {
+                activations,
+                panels: F32Panels::pack(&view),
+            },
+        });
         Ok(CpuWeight { view, packed })
     }
 
