@@ -18,8 +18,13 @@
 # std, the aarch64 GNU linker and qemu-user-static. rustup cannot download targets here, so
 # the Debian compiler builds both the aarch64 code and the build scripts.
 #
-#   bash scripts/neon.sh              # everything above
-#   NEON_FIXTURES=1 bash scripts/neon.sh   # also the fixture models' tests (slow under qemu)
+# NEON_FIXTURES says which of the fixture models' tests (tests/fixtures.rs) run:
+#
+#   bash scripts/neon.sh                        # everything above, and the fixtures' greedy
+#                                               # ids against llama.cpp's under -cpu max and
+#                                               # cortex-a53 (about 2 min per CPU)
+#   NEON_FIXTURES=0 bash scripts/neon.sh        # no fixture tests
+#   NEON_FIXTURES=1 bash scripts/neon.sh        # every fixture test under all three CPUs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,9 +85,13 @@ for pair in max:neon-i8mm+fp16 cortex-a76:neon-dotprod+fp16 cortex-a53:neon; do
     cargo test -q --release --target "$TARGET" -p tern-core --lib cpu::
     cargo test -q --release --target "$TARGET" -p tern-backend-neon
     cargo test -q --release --target "$TARGET" -p tern --test stories260k
-    if [ "${NEON_FIXTURES:-0}" = 1 ]; then
-        cargo test -q --release --target "$TARGET" -p tern --test fixtures
-    fi
+    case "${NEON_FIXTURES:-greedy}:$cpu" in
+        1:*) cargo test -q --release --target "$TARGET" -p tern --test fixtures ;;
+        greedy:max | greedy:cortex-a53)
+            cargo test -q --release --target "$TARGET" -p tern --test fixtures \
+                -- --exact greedy_ids_equal_llama_cpp
+            ;;
+    esac
 done
 
 step "release tern"

@@ -16,7 +16,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -194,6 +194,10 @@ impl Parallel for ThreadPool {
         // SeqCst pairs with the workers' SeqCst `sleeping` store and epoch load: either a
         // worker sees the new epoch before parking or we see it sleeping and unpark it.
         shared.epoch.0.fetch_add(1, Ordering::SeqCst);
+        // The SeqCst pair alone orders the bump before the flag loads; the fence says so to
+        // emulators too (qemu's aarch64-on-x86 lets a load pass an earlier `stlr`, and a
+        // missed wakeup then parks a worker for good). Cheap next to a dispatch.
+        fence(Ordering::SeqCst);
         for (flag, handle) in shared.sleeping.iter().zip(&self.workers) {
             if flag.0.load(Ordering::SeqCst) && flag.0.swap(false, Ordering::SeqCst) {
                 handle.thread().unpark();
@@ -314,6 +318,8 @@ impl Shared {
         let flag = &self.sleeping[worker].0;
         loop {
             flag.store(true, Ordering::SeqCst);
+            // As in `run`: the store must be visible before the epoch is read.
+            fence(Ordering::SeqCst);
             let epoch = self.epoch.0.load(Ordering::SeqCst);
             if epoch != seen {
                 flag.store(false, Ordering::Relaxed);
