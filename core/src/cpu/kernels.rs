@@ -203,10 +203,7 @@ fn k_quant_row_dots(
     a: ActRow<'_>,
 ) -> [f32; PANEL_ROWS] {
     let per = layout.subs_per_block();
-    let step = match steps {
-        FloatSteps::PerSuperBlock => per,
-        FloatSteps::PerPair => 2,
-    };
+    let step = steps.sub_blocks_per_step(per);
     let mut out = [0f32; PANEL_ROWS];
     for (r, out) in out.iter_mut().enumerate() {
         let mut acc = ggml_kquant::Accumulator::default();

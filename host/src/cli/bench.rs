@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use tern::engine::{CacheStatus, Engine, ModelBytes, Session, open_model};
+use tern::engine::{Engine, ModelBytes, Session, open_model};
 use tern::error::EngineError;
 use tern::memory::MemoryReport;
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
-use super::run::ComputeArgs;
+use super::run::{ComputeArgs, say_cache_status};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -154,10 +154,7 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
     let engine = Engine::from_bytes(bytes, name, options)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let info = model_info(&engine);
-    match engine.pack_cache_status() {
-        None | Some(CacheStatus::Mapped(_)) => {}
-        Some(status) => eprintln!("{status}"),
-    }
+    say_cache_status(&engine);
 
     let mut session = engine.session()?;
     let after_load = session.memory_report();

@@ -263,12 +263,17 @@ pub fn load(
     if elapsed > Duration::from_millis(500) {
         eprintln!("loaded {} in {:.2} s", engine.name(), elapsed.as_secs_f64());
     }
-    // A cache found and mapped goes without saying; anything else is news.
+    say_cache_status(&engine);
+    Ok(engine)
+}
+
+/// One stderr line on what became of the packed-weight cache: a cache found and mapped goes
+/// without saying, anything else is news.
+pub(super) fn say_cache_status(engine: &Engine) {
     match engine.pack_cache_status() {
         None | Some(CacheStatus::Mapped(_)) => {}
         Some(status) => eprintln!("{status}"),
     }
-    Ok(engine)
 }
 
 /// The largest prompt file read: more text than a context of 2^24 tokens (Tern's limit)

@@ -33,6 +33,17 @@ pub enum FloatSteps {
     PerPair,
 }
 
+impl FloatSteps {
+    /// Sub-blocks whose integer sums become floats together, of `per_block` in a
+    /// super-block.
+    pub fn sub_blocks_per_step(self, per_block: usize) -> usize {
+        match self {
+            FloatSteps::PerSuperBlock => per_block,
+            FloatSteps::PerPair => 2,
+        }
+    }
+}
+
 /// One super-block of activations as ggml's Q8_K stores it.
 pub struct Q8K {
     pub q: [i8; QK_K],
@@ -140,10 +151,7 @@ pub fn dot_row(w: &WeightView<'_>, r: usize, x: &[f32]) -> f32 {
     };
     let steps = steps_of(w.dtype);
     let subs = if w.dtype == DType::Q6_K { 16 } else { 8 };
-    let step = match steps {
-        FloatSteps::PerSuperBlock => subs,
-        FloatSteps::PerPair => 2,
-    };
+    let step = steps.sub_blocks_per_step(subs);
     let mut codes = BlockCodes::new();
     let mut acc = Accumulator::default();
     for (block, x) in bytes
