@@ -42,6 +42,8 @@ pub enum StepError {
     Kv(KvError),
     /// The plan refers to a weight the model lacks (a plan made for another model).
     MissingWeight(WeightId),
+    /// The runner's [`EmbeddingRows`] could not produce a row.
+    Embed(EmbedError),
 }
 
 impl fmt::Display for StepError {
@@ -70,17 +72,38 @@ impl fmt::Display for StepError {
             StepError::Arena(e) => write!(f, "arena: {e:?}"),
             StepError::Kv(e) => write!(f, "KV cache: {e}"),
             StepError::MissingWeight(id) => write!(f, "model lacks weight {id:?}"),
+            StepError::Embed(e) => write!(
+                f,
+                "reading the embedding row of token {} failed; the row source keeps the cause",
+                e.token
+            ),
         }
     }
 }
 
 impl core::error::Error for StepError {}
 
+/// Embedding rows kept outside the model's weights, such as a table on flash read one row per
+/// token so that it never occupies DRAM. A source decodes rows exactly as the backend's
+/// `embed` would, so where the rows come from never changes a result.
+pub trait EmbeddingRows {
+    /// `out[t]` = row `tokens[t]` of the table, as f32. Token ids are below `n_vocab`.
+    fn embed(&mut self, tokens: &[u32], out: &mut [f32]) -> Result<(), EmbedError>;
+}
+
+/// An [`EmbeddingRows`] source failed to produce the row of `token`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbedError {
+    pub token: u32,
+}
+
 /// Everything a step runs with, borrowed for its duration.
 pub struct Runner<'r, 'w, B: Backend<'w>, L> {
     pub backend: &'r B,
     pub model: &'r Model<B::Weight, L>,
     pub parallel: &'r dyn Parallel,
+    /// Where embedding rows come from; `None` reads the model's own table.
+    pub embeddings: Option<&'r mut dyn EmbeddingRows>,
 }
 
 impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
@@ -88,7 +111,7 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
     /// (one row per token, or the last token's only, as the plan says), which live in the
     /// arena's memory.
     pub fn step<'a>(
-        &self,
+        &mut self,
         plan: &Plan,
         kv: &mut dyn KvCache,
         mut arena: Arena<'a>,
@@ -104,7 +127,10 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
             match op {
                 Op::Embed { out } => {
                     let out = arena.f32_mut(plan.span(out)).map_err(StepError::Arena)?;
-                    b.embed(weight(WeightId::Embedding)?, tokens, out);
+                    match self.embeddings.as_deref_mut() {
+                        Some(rows) => rows.embed(tokens, out).map_err(StepError::Embed)?,
+                        None => b.embed(weight(WeightId::Embedding)?, tokens, out),
+                    }
                 }
                 Op::RmsNorm { weight: w, x, out } => {
                     let [x, out] = views(&mut arena, plan, [x, out])?;
@@ -146,8 +172,11 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
                     }
                 }
                 Op::Attention { layer, q, out } => {
+                    let layer = layer as usize;
+                    kv.prepare_layer(layer, pos + tokens.len())
+                        .map_err(StepError::Kv)?;
                     let [q, out, scores] = views(&mut arena, plan, [q, out, Buf::Scratch])?;
-                    b.attention(q, kv, layer as usize, c, at, scores, out, self.parallel);
+                    b.attention(q, kv, layer, c, at, scores, out, self.parallel);
                 }
                 Op::SwiGlu { gate, up } => {
                     let [gate, up] = views(&mut arena, plan, [gate, up])?;

@@ -1,5 +1,9 @@
 //! The key/value cache: the trait every attention implementation reads through, and a dense
 //! implementation in f32 or f16 over storage the caller provides.
+//!
+//! Reads come in blocks of [`KV_BLOCK`] positions so that a cache may keep its rows in pieces
+//! (a DRAM ring of the newest blocks, older blocks staged from flash) and still hand out each
+//! requested range as one contiguous slice.
 
 use core::fmt;
 
@@ -34,6 +38,10 @@ impl KvRow<'_> {
     }
 }
 
+/// Positions per read block: [`KvCache::keys`] and [`KvCache::values`] are asked for ranges
+/// that never cross a multiple of this, so a cache only needs each block contiguous.
+pub const KV_BLOCK: usize = 32;
+
 /// Why a cache operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvError {
@@ -56,6 +64,11 @@ pub enum KvError {
         expected: usize,
         got: usize,
     },
+    /// Moving rows of `layer` between DRAM and the cache's flash tier failed; the cache that
+    /// said so keeps the I/O error.
+    Flash {
+        layer: usize,
+    },
 }
 
 impl fmt::Display for KvError {
@@ -75,6 +88,9 @@ impl fmt::Display for KvError {
                 f,
                 "KV cache storage holds {got} elements, its shape needs {expected}"
             ),
+            KvError::Flash { layer } => {
+                write!(f, "moving layer {layer}'s KV rows to or from flash failed")
+            }
         }
     }
 }
@@ -95,9 +111,18 @@ pub trait KvCache: Sync {
         key: &[f32],
         value: &[f32],
     ) -> Result<(), KvError>;
+    /// Makes positions `0..n_pos` of `layer` readable; called after the step's rows of the
+    /// layer are written and before attention reads it. A cache with a flash tier brings the
+    /// layer's older rows in here (waiting for its prefetch) and starts fetching the next
+    /// layer's. A cache wholly in memory has nothing to do.
+    fn prepare_layer(&mut self, layer: usize, n_pos: usize) -> Result<(), KvError> {
+        let _ = (layer, n_pos);
+        Ok(())
+    }
     /// The key rows of positions `start..start + n` in `layer`, back to back (`n * width`
     /// elements), so attention streams a block of positions without a call per row. Callers
-    /// stay below `n_layer` and `n_ctx`.
+    /// stay below `n_layer` and the positions prepared by [`KvCache::prepare_layer`], and
+    /// never cross a multiple of [`KV_BLOCK`] in one call.
     fn keys(&self, layer: usize, start: usize, n: usize) -> KvRow<'_>;
     /// The value rows of positions `start..start + n` in `layer`, as [`KvCache::keys`].
     fn values(&self, layer: usize, start: usize, n: usize) -> KvRow<'_>;

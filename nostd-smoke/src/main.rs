@@ -129,10 +129,11 @@ fn first_token<B: Backend<'static>>(backend: &B) -> Result<u32, &'static str> {
     let plan = Plan::new(&config, 1, N_CTX, LogitRows::Last).map_err(|_| "plan")?;
     let mut arena_bytes = [0u8; ARENA_BYTES];
     let arena = Arena::new(&mut arena_bytes);
-    let runner = Runner {
+    let mut runner = Runner {
         backend,
         model: &model,
         parallel: &Sequential,
+        embeddings: None,
     };
     let bos = gguf
         .get("tokenizer.ggml.bos_token_id")

@@ -12,8 +12,8 @@ use crate::backend::reference::ggml_math;
 use crate::kv::{KvCache, KvRow};
 use crate::model::ModelConfig;
 
-/// Positions scored at a time.
-const CHUNK: usize = 32;
+/// Positions scored at a time: one block of the cache, the most a cache hands out at once.
+const CHUNK: usize = crate::kv::KV_BLOCK;
 
 /// Floats of rounded queries a thread keeps on its stack: query heads are taken this many
 /// floats' worth at a time (32 heads of 64).
