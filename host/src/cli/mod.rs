@@ -40,10 +40,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Err(e) => {
-            // One line that names the problem; `--help` has the rest.
+            // One line that names the problem (clap lists missing arguments on the lines
+            // after the first, up to a blank line); `--help` has the rest.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{} (see `tern --help`)", first.trim_end());
+            let problem: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let problem = match problem.join(" ") {
+                p if p.is_empty() => "invalid arguments".to_string(),
+                p => p,
+            };
+            eprintln!("{problem} (see `tern --help`)");
             return ExitCode::from(2);
         }
     };
