@@ -57,4 +57,21 @@ pub enum EngineError {
     },
     #[error("inference failed: {0}")]
     Step(#[from] StepError),
+    #[error("cannot make a KV spill file in `{dir}`: {source}")]
+    KvSpill {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("moving layer {layer}'s KV rows to or from the spill file in `{dir}` failed: {source}")]
+    KvFlash {
+        layer: usize,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading the embedding row of token {token} from `{model}` failed: {source}")]
+    EmbeddingRead {
+        token: u32,
+        model: String,
+        source: std::io::Error,
+    },
 }

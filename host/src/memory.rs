@@ -4,8 +4,10 @@
 
 use std::fmt;
 
+use tern_storage::Tier;
+
 /// The engine's share: weights by tier.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineMemory {
     /// Weights repacked by the backend: anonymous memory the process owns.
     pub weights_dram: u64,
@@ -13,8 +15,21 @@ pub struct EngineMemory {
     pub weights_mapped: u64,
     /// Repacked weights mapped from a packed-weight cache file: file-backed too.
     pub weights_cached: u64,
-    /// The embedding table, read in place from the mapped file one row per token.
-    pub embeddings_mapped: u64,
+    /// The embedding table's bytes, in `embeddings_tier`.
+    pub embeddings: u64,
+    pub embeddings_tier: Tier,
+}
+
+impl Default for EngineMemory {
+    fn default() -> Self {
+        EngineMemory {
+            weights_dram: 0,
+            weights_mapped: 0,
+            weights_cached: 0,
+            embeddings: 0,
+            embeddings_tier: Tier::Mapped,
+        }
+    }
 }
 
 /// A session's share.
@@ -82,10 +97,15 @@ impl fmt::Display for MemoryReport {
             Bytes(e.weights_cached),
             Bytes(e.weights_mapped)
         )?;
+        let where_embeddings = match e.embeddings_tier {
+            Tier::Dram => "in DRAM (a copy of the table)",
+            Tier::Mapped => "mapped from the model file",
+            Tier::Flash => "on flash (one row read per token)",
+        };
         writeln!(
             f,
-            "  embeddings  {} mapped from the model file",
-            Bytes(e.embeddings_mapped)
+            "  embeddings  {} {where_embeddings}",
+            Bytes(e.embeddings)
         )?;
         if let Some(s) = &self.session {
             writeln!(
@@ -173,7 +193,8 @@ mod tests {
                 weights_dram: 363 << 20,
                 weights_cached: 2 << 20,
                 weights_mapped: 1 << 20,
-                embeddings_mapped: 130 << 20,
+                embeddings: 130 << 20,
+                embeddings_tier: Tier::Flash,
             },
             session: Some(SessionMemory {
                 kv_dram: 112 << 20,
@@ -187,7 +208,7 @@ mod tests {
             "363.0 MiB in DRAM",
             "2.0 MiB mapped from the packed-weight cache",
             "1.0 MiB mapped from the model file",
-            "embeddings  130.0 MiB",
+            "embeddings  130.0 MiB on flash",
             "KV cache    112.0 MiB in DRAM, 0 B on flash",
             "arena       14.0 MiB",
             "RssAnon 353.6 MiB",

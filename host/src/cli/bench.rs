@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use tern::engine::{Engine, ModelBytes, Session, open_model};
+use tern::engine::{Engine, FlashIo, ModelBytes, Session, open_model};
 use tern::error::EngineError;
 use tern::memory::MemoryReport;
 use tern_core::gguf::Gguf;
@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Generation lengths to time, comma-separated; 0 skips generation tests
     #[arg(short = 'n', long = "n-gen", value_name = "N,...", default_value = "128", value_parser = parse_sizes)]
     n_gen: Sizes,
+    /// Tokens already in the context when each test starts (fed untimed first), so decode
+    /// is measured at a long context, like llama-bench's --n-depth
+    #[arg(short = 'd', long = "n-depth", value_name = "N", default_value_t = 0)]
+    depth: usize,
     /// Timed runs of each test (after one untimed warm-up run)
     #[arg(short = 'r', long = "repetitions", value_name = "N", default_value = "5", value_parser = parse_repetitions)]
     repetitions: usize,
@@ -70,10 +74,15 @@ enum Test {
 }
 
 impl Test {
-    fn name(self) -> String {
-        match self {
+    /// "pp512", "tg128", and llama-bench's " @ d1500" at a depth.
+    fn name(self, depth: usize) -> String {
+        let test = match self {
             Test::Prompt(n) => format!("pp{n}"),
             Test::Gen(n) => format!("tg{n}"),
+        };
+        match depth {
+            0 => test,
+            d => format!("{test} @ d{d}"),
         }
     }
 
@@ -84,10 +93,24 @@ impl Test {
     }
 }
 
-/// One test's timings.
+/// One test's timings, and the flash I/O of its last timed run.
 struct Sample {
     test: Test,
     ns: Vec<u64>,
+    io: FlashIo,
+}
+
+impl Sample {
+    /// Flash bytes moved per token of the test: embedding rows, spilled KV read and written.
+    fn io_per_token(&self) -> [f64; 3] {
+        let n = self.test.n_tokens().max(1) as f64;
+        let io = &self.io;
+        [
+            io.embedding_bytes_read as f64 / n,
+            io.kv_bytes_read as f64 / n,
+            io.kv_bytes_written as f64 / n,
+        ]
+    }
 }
 
 impl Sample {
@@ -132,11 +155,18 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
     let max_n = args.n_gen.0.iter().copied().max().unwrap_or(0);
 
     let started = Instant::now();
-    let (bytes, name) = open(args.model.as_deref())?;
-    let wanted = max_p.saturating_add(max_n).saturating_add(1);
-    let n_ctx = match trained_context(&bytes) {
+    let depth = args.depth;
+    let wanted = depth
+        .saturating_add(max_p)
+        .saturating_add(max_n)
+        .saturating_add(1);
+    let name = args.model.as_ref().map_or_else(
+        || tern::bundled::NAME.to_string(),
+        |p| p.display().to_string(),
+    );
+    let n_ctx = match trained_context(args.model.as_deref())? {
         Some(trained) => {
-            let needed = max_p.max(if max_n > 0 { max_n + 1 } else { 0 });
+            let needed = depth.saturating_add(max_p.max(if max_n > 0 { max_n + 1 } else { 0 }));
             if needed > trained {
                 return Err(EngineError::Option(format!(
                     "the longest test needs a context of {needed} tokens; `{name}` was trained for {trained}"
@@ -147,11 +177,14 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
         // The engine names what is wrong with the file.
         None => wanted,
     };
-    let n_batch = args.compute.batch_size.min(max_p.max(1));
+    let n_batch = args.compute.batch_size.min(max_p.max(depth).max(1));
     let options = args
         .compute
         .options(args.model.as_deref(), Some(n_ctx), n_batch);
-    let engine = Engine::from_bytes(bytes, name, options)?;
+    let engine = match &args.model {
+        Some(path) => Engine::load(path, options)?,
+        None => Engine::load_bundled(options)?,
+    };
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let info = model_info(&engine);
     say_cache_status(&engine);
@@ -167,19 +200,21 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
     for &test in &tests {
         eprintln!(
             "bench: {} (1 warm-up + {} runs)",
-            test.name(),
+            test.name(depth),
             args.repetitions
         );
         let mut ns = Vec::with_capacity(args.repetitions);
+        let mut io = FlashIo::default();
         for rep in 0..=args.repetitions {
-            let t = time(&mut session, test, &mut rng, engine.config().n_vocab)?;
+            let run = time(&mut session, test, depth, &mut rng, engine.config().n_vocab)?;
             if rep > 0 {
-                ns.push(t);
+                ns.push(run.ns);
+                io = run.io;
             }
         }
-        let sample = Sample { test, ns };
+        let sample = Sample { test, ns, io };
         if !args.json {
-            let _ = writeln!(out, "{}", table_row(&info, &engine, &sample));
+            let _ = writeln!(out, "{}", table_row(&info, &engine, &sample, depth));
             let _ = out.flush();
         }
         samples.push(sample);
@@ -188,60 +223,91 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
     if args.json {
         let records: Vec<serde_json::Value> = samples
             .iter()
-            .map(|s| record(&info, &engine, s, load_ms, [&after_load, &at_end]))
+            .map(|s| record(&info, &engine, s, depth, load_ms, [&after_load, &at_end]))
             .collect();
         let text = serde_json::to_string_pretty(&records).unwrap_or_else(|_| "[]".into());
         let _ = writeln!(out, "{text}");
     } else {
         let _ = writeln!(out);
         let _ = writeln!(out, "load time: {load_ms:.2} ms");
+        for sample in &samples {
+            let [embeddings, kv_read, kv_written] = sample.io_per_token();
+            if embeddings + kv_read + kv_written > 0.0 {
+                let _ = writeln!(
+                    out,
+                    "flash I/O per token, {}: embeddings {embeddings:.0} B read, KV {kv_read:.0} B \
+                     read, {kv_written:.0} B written",
+                    sample.test.name(depth)
+                );
+            }
+        }
         let _ = write!(out, "memory after loading:\n{after_load}");
         let _ = write!(out, "memory at the end:\n{at_end}");
     }
     Ok(())
 }
 
-/// The model's bytes and its name in messages, as `Engine::load` finds them.
-fn open(path: Option<&Path>) -> Result<(ModelBytes, String), EngineError> {
-    let Some(path) = path else {
-        return Ok((
-            ModelBytes::Static(tern::bundled::STORIES260K_Q8_0),
-            tern::bundled::NAME.into(),
-        ));
+/// The context the model was trained for, read from its header (`None` where the file
+/// cannot say; loading it then names what is wrong).
+fn trained_context(path: Option<&Path>) -> Result<Option<usize>, EngineError> {
+    let bytes = match path {
+        Some(path) => open_model(path)?,
+        None => ModelBytes::Static(tern::bundled::STORIES260K_Q8_0),
     };
-    Ok((open_model(path)?, path.display().to_string()))
+    let Ok(gguf) = Gguf::parse(bytes.as_bytes()) else {
+        return Ok(None);
+    };
+    Ok(ModelConfig::from_gguf(&gguf).ok().map(|c| c.n_ctx_train))
 }
 
-fn trained_context(bytes: &ModelBytes) -> Option<usize> {
-    let gguf = Gguf::parse(bytes.as_bytes()).ok()?;
-    ModelConfig::from_gguf(&gguf).ok().map(|c| c.n_ctx_train)
+/// One run of a test.
+struct Run {
+    ns: u64,
+    /// Flash I/O of the timed part.
+    io: FlashIo,
 }
 
-/// Runs `test` once on an emptied session and returns the timed part in nanoseconds.
+/// Runs `test` once on a session emptied and then fed `depth` tokens (untimed).
 fn time(
     session: &mut Session<'_>,
     test: Test,
+    depth: usize,
     rng: &mut SplitMix,
     n_vocab: usize,
-) -> Result<u64, EngineError> {
+) -> Result<Run, EngineError> {
     session.reset();
-    let ids: Vec<u32> = (0..test.n_tokens()).map(|_| rng.below(n_vocab)).collect();
-    let start = match test {
-        Test::Prompt(_) => {
-            let start = Instant::now();
-            session.eval(&ids)?;
-            start
-        }
+    let mut ids = |n: usize| (0..n).map(|_| rng.below(n_vocab)).collect::<Vec<u32>>();
+    if depth > 0 {
+        session.eval(&ids(depth))?;
+    }
+    let test_ids = ids(test.n_tokens());
+    let (start, io) = match test {
+        Test::Prompt(_) => (Instant::now(), session.flash_io()),
         Test::Gen(_) => {
-            session.eval(&[rng.below(n_vocab)])?;
-            let start = Instant::now();
-            for id in ids {
-                session.eval(&[id])?;
-            }
-            start
+            session.eval(&ids(1))?;
+            (Instant::now(), session.flash_io())
         }
     };
-    Ok(start.elapsed().as_nanos() as u64)
+    match test {
+        Test::Prompt(_) => {
+            session.eval(&test_ids)?;
+        }
+        Test::Gen(_) => {
+            for id in test_ids {
+                session.eval(&[id])?;
+            }
+        }
+    }
+    let ns = start.elapsed().as_nanos() as u64;
+    let end = session.flash_io();
+    Ok(Run {
+        ns,
+        io: FlashIo {
+            embedding_bytes_read: end.embedding_bytes_read - io.embedding_bytes_read,
+            kv_bytes_read: end.kv_bytes_read - io.kv_bytes_read,
+            kv_bytes_written: end.kv_bytes_written - io.kv_bytes_written,
+        },
+    })
 }
 
 fn model_info(engine: &Engine) -> ModelInfo {
@@ -351,7 +417,7 @@ fn table_header() -> String {
     s
 }
 
-fn table_row(info: &ModelInfo, engine: &Engine, sample: &Sample) -> String {
+fn table_row(info: &ModelInfo, engine: &Engine, sample: &Sample, depth: usize) -> String {
     let (avg, sd) = mean_sd(&sample.tokens_per_second());
     row(&[
         info.kind.clone(),
@@ -359,7 +425,7 @@ fn table_row(info: &ModelInfo, engine: &Engine, sample: &Sample) -> String {
         format_params(info.n_params),
         engine.backend_name().to_string(),
         engine.n_threads().to_string(),
-        sample.test.name(),
+        sample.test.name(depth),
         format!("{avg:.2} ± {sd:.2}"),
     ])
 }
@@ -388,6 +454,7 @@ fn record(
     info: &ModelInfo,
     engine: &Engine,
     sample: &Sample,
+    depth: usize,
     load_ms: f64,
     [after_load, at_end]: [&MemoryReport; 2],
 ) -> serde_json::Value {
@@ -416,7 +483,8 @@ fn record(
         "type_v": kv,
         "n_prompt": n_prompt,
         "n_gen": n_gen,
-        "test": sample.test.name(),
+        "n_depth": depth,
+        "test": sample.test.name(depth),
         "avg_ns": avg_ns.round() as u64,
         "stddev_ns": stddev_ns.round() as u64,
         "avg_ts": avg_ts,
@@ -430,6 +498,11 @@ fn record(
         "rss_file_bytes": at_end.process.map(|p| p.rss_file),
         "weights_dram_bytes": at_end.engine.weights_dram,
         "weights_cached_bytes": at_end.engine.weights_cached,
+        "kv_dram_bytes": at_end.session.map(|s| s.kv_dram),
+        "kv_flash_bytes": at_end.session.map(|s| s.kv_flash),
+        "flash_embedding_bytes_per_token": sample.io_per_token()[0],
+        "flash_kv_read_bytes_per_token": sample.io_per_token()[1],
+        "flash_kv_written_bytes_per_token": sample.io_per_token()[2],
     })
 }
 

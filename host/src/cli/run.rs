@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tern::engine::{
-    BackendKind, CacheStatus, Engine, EngineOptions, GenerateOptions, KvType,
+    BackendKind, CacheStatus, Engine, EngineOptions, GenerateOptions, KvType, Tier,
     default_pack_cache_dir,
 };
 use tern::error::EngineError;
@@ -89,6 +89,21 @@ pub(super) struct ComputeArgs {
     /// Repack the weights on every load; read and write no packed-weight cache
     #[arg(long, conflicts_with = "pack_cache")]
     no_pack_cache: bool,
+    /// Where the embedding table lives: flash reads each token's row from the model file
+    /// (the table never occupies memory), mapped reads rows in place from the mapped file
+    /// (pages stay resident once touched), dram copies the table into memory [default:
+    /// flash for a model file, mapped for the bundled model]
+    #[arg(long, value_enum, value_name = "TIER")]
+    embeddings: Option<TierArg>,
+    /// Keep only the newest N positions of the KV cache in DRAM; older ones go to a spill
+    /// file (see --kv-spill-dir) and are read back a layer ahead of attention [default: all
+    /// in DRAM]
+    #[arg(long, value_name = "N")]
+    kv_dram_tokens: Option<usize>,
+    /// Directory of KV spill files, deleted as they are made (on unix) [default: the
+    /// packed-weight cache's default directory]
+    #[arg(long, value_name = "DIR", requires = "kv_dram_tokens")]
+    kv_spill_dir: Option<PathBuf>,
 }
 
 impl ComputeArgs {
@@ -108,6 +123,9 @@ impl ComputeArgs {
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
             pack_cache: self.pack_cache_dir(model),
+            embeddings: self.embeddings.map(Tier::from),
+            kv_dram_tokens: self.kv_dram_tokens,
+            kv_spill_dir: self.kv_spill_dir.clone(),
         }
     }
 
@@ -126,6 +144,23 @@ impl ComputeArgs {
         (size >= WORTH_CACHING)
             .then(default_pack_cache_dir)
             .flatten()
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum TierArg {
+    Flash,
+    Mapped,
+    Dram,
+}
+
+impl From<TierArg> for Tier {
+    fn from(arg: TierArg) -> Tier {
+        match arg {
+            TierArg::Flash => Tier::Flash,
+            TierArg::Mapped => Tier::Mapped,
+            TierArg::Dram => Tier::Dram,
+        }
     }
 }
 

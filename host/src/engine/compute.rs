@@ -4,10 +4,10 @@ use tern_core::arena::Arena;
 use tern_core::backend::Parallel;
 use tern_core::backend::reference::Reference;
 use tern_core::cpu::{Cpu, CpuKernels, CpuWeight};
-use tern_core::exec::{Runner, StepError};
+use tern_core::exec::{EmbeddingRows, Runner, StepError};
 use tern_core::gguf::Gguf;
 use tern_core::kv::KvCache;
-use tern_core::model::{LayerWeights, Model, ModelConfig, WeightView};
+use tern_core::model::{LayerWeights, Model, ModelConfig, WeightId, WeightView};
 use tern_core::plan::Plan;
 
 use std::path::Path;
@@ -137,7 +137,7 @@ impl Compute {
             Compute::Reference(model) => {
                 let mut weights = model.weights();
                 let embedding = weights.next().map_or(&[][..], |w| w.data);
-                m.embeddings_mapped = embedding.len() as u64;
+                m.embeddings = embedding.len() as u64;
                 // A tied head is the embedding table again.
                 m.weights_mapped = weights
                     .filter(|w| w.data.as_ptr() != embedding.as_ptr())
@@ -147,7 +147,7 @@ impl Compute {
             Compute::Cpu { model, .. } => {
                 let mut weights = model.weights();
                 if let Some(embedding) = weights.next() {
-                    m.embeddings_mapped = embedding.view.data.len() as u64;
+                    m.embeddings = embedding.view.data.len() as u64;
                 }
                 for w in weights {
                     let bytes = w.packed.as_ref().map_or(0, |p| p.bytes().len() as u64);
@@ -160,6 +160,14 @@ impl Compute {
             }
         }
         m
+    }
+
+    /// The embedding table as the model file stores it.
+    pub(crate) fn embedding_table(&self) -> Option<WeightView<'static>> {
+        match self {
+            Compute::Reference(model) => model.weight(WeightId::Embedding).copied(),
+            Compute::Cpu { model, .. } => model.weight(WeightId::Embedding).map(|w| w.view),
+        }
     }
 
     pub(crate) fn config(&self) -> &ModelConfig {
@@ -177,27 +185,29 @@ impl Compute {
         }
     }
 
-    /// Runs one step; see [`Runner::step`].
-    pub(crate) fn step<'a>(
-        &self,
+    /// Runs one step; see [`Runner::step`]. Embedding rows come from `embeddings` when given.
+    pub(crate) fn step<'a, 's>(
+        &'s self,
         plan: &Plan,
-        kv: &mut dyn KvCache,
+        (kv, embeddings): (&mut dyn KvCache, Option<&'s mut (dyn EmbeddingRows + 's)>),
         arena: Arena<'a>,
         tokens: &[u32],
         pos: usize,
-        parallel: &dyn Parallel,
+        parallel: &'s dyn Parallel,
     ) -> Result<&'a mut [f32], StepError> {
         match self {
             Compute::Reference(model) => Runner {
                 backend: &Reference,
                 model,
                 parallel,
+                embeddings,
             }
             .step(plan, kv, arena, tokens, pos),
             Compute::Cpu { backend, model } => Runner {
                 backend,
                 model,
                 parallel,
+                embeddings,
             }
             .step(plan, kv, arena, tokens, pos),
         }

@@ -6,12 +6,16 @@ mod compute;
 mod model_bytes;
 mod pack_cache;
 mod session;
+mod tiers;
 
 pub use model_bytes::ModelBytes;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
+pub use tern_storage::Tier;
+pub use tiers::FlashIo;
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use tern_core::backend::Parallel;
 use tern_core::gguf::Gguf;
@@ -58,7 +62,18 @@ pub struct EngineOptions {
     pub pin_threads: bool,
     /// Directory of packed-weight caches (CPU backend): the first load writes the repacked
     /// weights there, later loads map them instead of repacking. `None`: no cache.
-    pub pack_cache: Option<std::path::PathBuf>,
+    pub pack_cache: Option<PathBuf>,
+    /// Where the embedding table lives: [`Tier::Flash`] reads each token's row from the
+    /// model file, so the table never occupies memory; [`Tier::Mapped`] reads rows in place
+    /// from the mapped file (pages stay resident once touched); [`Tier::Dram`] copies the
+    /// table into memory. `None`: flash for a model loaded from a file, else mapped.
+    pub embeddings: Option<Tier>,
+    /// Keep only the newest this many positions of the KV cache in DRAM and spill older ones
+    /// to a file in `kv_spill_dir`, prefetched a layer ahead. `None` keeps it all in DRAM.
+    pub kv_dram_tokens: Option<usize>,
+    /// Directory of KV spill files; `None`: the user's cache directory (see
+    /// [`default_pack_cache_dir`]), else the system's temporary directory.
+    pub kv_spill_dir: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -71,6 +86,9 @@ impl Default for EngineOptions {
             threads: 0,
             pin_threads: false,
             pack_cache: None,
+            embeddings: None,
+            kv_dram_tokens: None,
+            kv_spill_dir: None,
         }
     }
 }
@@ -83,6 +101,7 @@ pub struct Engine {
     #[allow(dead_code)] // Owns the mapping that `compute` views.
     pack_cache: Option<tern_storage::pack_cache::PackCache>,
     cache_status: Option<CacheStatus>,
+    embeddings: tiers::EmbeddingStore,
     gguf: Gguf<'static>,
     tokenizer: Tokenizer,
     name: String,
@@ -97,7 +116,13 @@ impl Engine {
     /// Maps and loads the GGUF model at `path`.
     pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Engine, EngineError> {
         let path = path.as_ref();
-        Engine::from_bytes(open_model(path)?, path.display().to_string(), options)
+        let bytes = open_model(path)?;
+        // A second handle for embedding rows read on demand.
+        let file = File::open(path).map_err(|source| EngineError::Open {
+            path: path.into(),
+            source,
+        })?;
+        Engine::from_parts(bytes, Some(file), path.display().to_string(), options)
     }
 
     /// Loads the model compiled into the binary.
@@ -112,6 +137,16 @@ impl Engine {
     /// Loads a model from bytes the engine will own; `name` labels messages.
     pub fn from_bytes(
         bytes: ModelBytes,
+        name: String,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        Engine::from_parts(bytes, None, name, options)
+    }
+
+    /// Loads a model from its bytes and, where it came from a file, that file.
+    fn from_parts(
+        bytes: ModelBytes,
+        file: Option<File>,
         name: String,
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
@@ -175,6 +210,18 @@ impl Engine {
             |copied| bytes.release(copied),
         )
         .map_err(model_err)?;
+        let embeddings = match loaded.compute.embedding_table() {
+            Some(table) => {
+                let default = if file.is_some() {
+                    Tier::Flash
+                } else {
+                    Tier::Mapped
+                };
+                let tier = options.embeddings.unwrap_or(default);
+                tiers::EmbeddingStore::new(tier, &table, data, file, |part| bytes.release(part))?
+            }
+            None => return Err(model_err("the model has no embedding table".into())),
+        };
         let n_threads = match options.threads {
             0 => physical_cores(),
             n => n,
@@ -190,6 +237,7 @@ impl Engine {
             compute: loaded.compute,
             pack_cache: loaded.cache,
             cache_status: loaded.cache_status,
+            embeddings,
             gguf,
             tokenizer,
             name,
@@ -211,7 +259,29 @@ impl Engine {
 
     /// The weights by memory tier.
     pub fn memory(&self) -> crate::memory::EngineMemory {
-        self.compute.memory()
+        crate::memory::EngineMemory {
+            embeddings_tier: self.embeddings.tier(),
+            ..self.compute.memory()
+        }
+    }
+
+    /// A session's source of embedding rows, `None` where the backend reads the table itself.
+    fn row_source(&self) -> Result<Option<Box<dyn tiers::RowSource + '_>>, EngineError> {
+        self.embeddings
+            .row_source()
+            .map_err(|source| EngineError::Open {
+                path: self.name.clone().into(),
+                source,
+            })
+    }
+
+    /// Where sessions put their KV spill files.
+    pub fn kv_spill_dir(&self) -> PathBuf {
+        self.options
+            .kv_spill_dir
+            .clone()
+            .or_else(pack_cache::default_dir)
+            .unwrap_or_else(std::env::temp_dir)
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {

@@ -6,13 +6,14 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use half::f16;
 use tern_core::arena::Arena;
-use tern_core::kv::{DenseKv, KvCache, KvElement};
+use tern_core::exec::EmbeddingRows;
 use tern_core::plan::{LogitRows, Plan};
 use tern_core::sample::{Sampler, SamplerParams};
+use tern_storage::spill_kv::KvShape;
 
-use super::buffers::{check_fits, filled_vec};
+use super::buffers::filled_vec;
+use super::tiers::{self, FlashIo, KvPlan, RowSource, SessionKv};
 use super::{Engine, KvType};
 use crate::error::EngineError;
 use crate::memory::{MemoryReport, ProcessMemory, SessionMemory};
@@ -78,7 +79,9 @@ fn per_second(n: usize, t: Duration) -> f64 {
 /// A KV cache, an arena and the tokens fed so far.
 pub struct Session<'e> {
     engine: &'e Engine,
-    kv: Box<dyn KvCache + Send + Sync>,
+    kv: SessionKv,
+    /// Embedding rows from flash or a copy of the table; `None` reads the mapped table.
+    embeddings: Option<Box<dyn RowSource + 'e>>,
     arena: Vec<u8>,
     /// Tokens in the KV cache, in order.
     tokens: Vec<u32>,
@@ -89,10 +92,24 @@ impl<'e> Session<'e> {
         let c = engine.config();
         let n_ctx = engine.n_ctx();
         let n_batch = engine.options().n_batch.min(n_ctx);
-        let kv: Box<dyn KvCache + Send + Sync> = match engine.options().kv_type {
-            KvType::F32 => Box::new(dense_kv::<f32>(c.n_layer, n_ctx, c.kv_width())?),
-            KvType::F16 => Box::new(dense_kv::<f16>(c.n_layer, n_ctx, c.kv_width())?),
-        };
+        let spill_dir = engine.kv_spill_dir();
+        if engine.options().kv_dram_tokens.is_some_and(|n| n < n_ctx) {
+            std::fs::create_dir_all(&spill_dir).map_err(|source| EngineError::KvSpill {
+                dir: spill_dir.clone(),
+                source,
+            })?;
+        }
+        let kv = SessionKv::new(KvPlan {
+            kv_type: engine.options().kv_type,
+            shape: KvShape {
+                n_layer: c.n_layer,
+                n_ctx,
+                width: c.kv_width(),
+            },
+            dram_tokens: engine.options().kv_dram_tokens,
+            spill_dir: &spill_dir,
+        })?;
+        let embeddings = engine.row_source()?;
         // The largest step of generation: a full batch, the last row's logits. Teacher
         // forcing ([`Session::eval_all`]) wants every row's and grows the arena when it does
         // (a batch of 512 rows of a 150k vocabulary would be 300 MiB of logits held for good).
@@ -104,6 +121,7 @@ impl<'e> Session<'e> {
         Ok(Session {
             engine,
             kv,
+            embeddings,
             arena,
             tokens,
         })
@@ -114,18 +132,31 @@ impl<'e> Session<'e> {
         self.tokens.len()
     }
 
-    /// This session's memory: its KV cache (all in DRAM) and activation arena.
+    /// This session's memory: its KV cache by tier and its activation arena.
     pub fn memory(&self) -> SessionMemory {
-        let c = self.engine.config();
         let element = match self.engine.options().kv_type {
             KvType::F32 => 4,
             KvType::F16 => 2,
         };
-        let kv = 2 * c.n_layer * self.engine.n_ctx() * c.kv_width() * element;
+        let (kv_dram, kv_flash) = self.kv.tiers(element);
         SessionMemory {
-            kv_dram: kv as u64,
-            kv_flash: 0,
+            kv_dram,
+            kv_flash,
             arena: self.arena.len() as u64,
+        }
+    }
+
+    /// Bytes this session has moved to and from flash so far.
+    pub fn flash_io(&self) -> FlashIo {
+        let (kv_bytes_read, kv_bytes_written) = self.kv.io();
+        let from_flash = self.engine.memory().embeddings_tier == super::Tier::Flash;
+        FlashIo {
+            embedding_bytes_read: match &self.embeddings {
+                Some(rows) if from_flash => rows.bytes_read(),
+                _ => 0,
+            },
+            kv_bytes_read,
+            kv_bytes_written,
         }
     }
 
@@ -187,7 +218,7 @@ impl<'e> Session<'e> {
         }
         step(
             self.engine,
-            &mut *self.kv,
+            (&mut self.kv, self.embeddings.as_deref_mut()),
             &mut self.arena,
             &mut self.tokens,
             tokens,
@@ -196,32 +227,11 @@ impl<'e> Session<'e> {
     }
 }
 
-/// A zeroed KV cache: its keys and values each as large as `n_layer * n_ctx * width`
-/// elements say, which a file and a context size can make as large as they like.
-fn dense_kv<E: KvElement>(
-    n_layer: usize,
-    n_ctx: usize,
-    width: usize,
-) -> Result<DenseKv<E, Vec<E>>, EngineError> {
-    const WHAT: &str = "KV cache";
-    let n =
-        DenseKv::<E, Vec<E>>::elements(n_layer, n_ctx, width).ok_or(EngineError::OutOfMemory {
-            what: WHAT,
-            bytes: usize::MAX,
-        })?;
-    // Keys and values together must fit, not only each on its own.
-    check_fits(n.saturating_mul(2 * size_of::<E>()), WHAT)?;
-    let keys = filled_vec(n, WHAT)?;
-    let values = filled_vec(n, WHAT)?;
-    DenseKv::new(n_layer, n_ctx, width, keys, values)
-        .map_err(|e| EngineError::Step(tern_core::exec::StepError::Kv(e)))
-}
-
 /// Runs one step of `tokens` after `history` (which it extends) and returns the logits, which
 /// live in `arena`. A free function so that the logits borrow only the arena.
 fn step<'a>(
     engine: &Engine,
-    kv: &mut dyn KvCache,
+    (kv, mut embeddings): (&mut SessionKv, Option<&mut (dyn RowSource + '_)>),
     arena: &'a mut [u8],
     history: &mut Vec<u32>,
     tokens: &[u32],
@@ -237,9 +247,23 @@ fn step<'a>(
     }
     let plan = Plan::new(engine.config(), tokens.len(), n_ctx, rows)
         .map_err(|e| EngineError::Option(e.to_string()))?;
+    let rows_source = embeddings
+        .as_deref_mut()
+        .map(|e| e as &mut dyn EmbeddingRows);
     let logits = engine
         .compute()
-        .step(&plan, kv, Arena::new(arena), tokens, pos, engine.pool())?;
+        .step(
+            &plan,
+            (kv.cache(), rows_source),
+            Arena::new(arena),
+            tokens,
+            pos,
+            engine.pool(),
+        )
+        .map_err(|e| {
+            let spill_dir = engine.kv_spill_dir();
+            tiers::explain(e.into(), kv, embeddings, engine.name(), &spill_dir)
+        })?;
     history.extend_from_slice(tokens);
     Ok(logits)
 }
@@ -310,7 +334,7 @@ impl Session<'_> {
             }
             let logits = step(
                 self.engine,
-                &mut *self.kv,
+                (&mut self.kv, self.embeddings.as_deref_mut()),
                 &mut self.arena,
                 &mut self.tokens,
                 &[next],
