@@ -1,0 +1,26 @@
+//! Vulkan compute backend for Tern.
+//!
+//! - [`device`]: the loader opened at run time, device enumeration and capabilities.
+//! - [`Gpu`]: an open device with one compute queue; buffers, batches, kernels.
+//! - [`ops`]: the ops of a transformer step as kernels, with the semantics of core's
+//!   reference backend, which the tests compare them against.
+//!
+//! Every kernel is plain Vulkan 1.0 compute (SPIR-V 1.0, 32-bit storage only), so any
+//! conformant driver runs it; the f16, int8 and subgroup capabilities are reported for
+//! faster kernels to choose from, not required.
+
+mod batch;
+pub mod device;
+mod error;
+mod gpu;
+mod kernel;
+mod memory;
+pub mod ops;
+mod shaders;
+
+pub use batch::Batch;
+pub use device::{DeviceInfo, DeviceKind, enumerate};
+pub use error::{Result, VkError};
+pub use gpu::Gpu;
+pub use memory::Buffer;
+pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, View, rope_table};

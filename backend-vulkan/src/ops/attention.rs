@@ -1,0 +1,201 @@
+//! The KV cache in device memory, storing rows into it, and attention over it.
+
+use super::{View, expect_len, threads, word};
+use crate::batch::Batch;
+use crate::error::{Result, VkError};
+use crate::gpu::Gpu;
+use crate::memory::Buffer;
+use crate::shaders::Shader;
+
+/// How cache rows are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvFormat {
+    F32,
+    /// Rounded to nearest even, as `half` and the reference's f16 cache round.
+    F16,
+}
+
+/// Keys and values laid out `[layer][pos][width]`, as core's `DenseKv`.
+pub struct DeviceKv {
+    pub keys: Buffer,
+    pub values: Buffer,
+    pub n_layer: usize,
+    pub n_ctx: usize,
+    pub width: usize,
+    pub format: KvFormat,
+}
+
+impl DeviceKv {
+    pub fn new(
+        gpu: &Gpu,
+        n_layer: usize,
+        n_ctx: usize,
+        width: usize,
+        format: KvFormat,
+    ) -> Result<DeviceKv> {
+        let elements = n_layer
+            .checked_mul(n_ctx)
+            .and_then(|n| n.checked_mul(width))
+            .ok_or_else(|| VkError::shape("kv cache", "size overflows"))?;
+        word("kv cache", elements)?;
+        let bytes = match format {
+            KvFormat::F32 => elements as u64 * 4,
+            KvFormat::F16 => elements as u64 * 2,
+        };
+        Ok(DeviceKv {
+            keys: gpu.buffer(bytes)?,
+            values: gpu.buffer(bytes)?,
+            n_layer,
+            n_ctx,
+            width,
+            format,
+        })
+    }
+
+    /// Element index of row `pos` of `layer`.
+    fn row_start(&self, layer: usize, pos: usize) -> usize {
+        (layer * self.n_ctx + pos) * self.width
+    }
+}
+
+/// The head layout attention needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionShape {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+}
+
+impl Gpu {
+    /// Stores the key and value rows of positions `first..first + n` of `layer` (`n` rows of
+    /// `kv.width` in `k` and `v`).
+    pub fn kv_store<'a>(
+        &self,
+        batch: &mut Batch<'a>,
+        kv: &'a DeviceKv,
+        layer: usize,
+        first: usize,
+        k: View<'a>,
+        v: View<'a>,
+    ) -> Result<()> {
+        const OP: &str = "kv_store";
+        if kv.width == 0 || k.len % kv.width != 0 {
+            return Err(VkError::shape(
+                OP,
+                format!("{} elements, not rows of {}", k.len, kv.width),
+            ));
+        }
+        expect_len(OP, "v", &v, k.len)?;
+        let n = k.len / kv.width;
+        if layer >= kv.n_layer || first + n > kv.n_ctx {
+            return Err(VkError::shape(
+                OP,
+                format!(
+                    "layer {layer}, positions {first}..{} of a {} x {} cache",
+                    first + n,
+                    kv.n_layer,
+                    kv.n_ctx
+                ),
+            ));
+        }
+        let dst = kv.row_start(layer, first);
+        let (shader, threads_needed) = match kv.format {
+            KvFormat::F32 => (Shader::KvStoreF32, k.len),
+            // One thread per word touched, edge words included.
+            KvFormat::F16 => (Shader::KvStoreF16, (dst + k.len).div_ceil(2) - dst / 2),
+        };
+        let kernel = self.kernel(shader)?;
+        for (src, cache) in [(k, &kv.keys), (v, &kv.values)] {
+            let push = [word(OP, k.len)?, word(OP, src.offset)?, word(OP, dst)?];
+            batch.dispatch(
+                &kernel,
+                &[src.buf, cache],
+                &push,
+                threads(OP, threads_needed)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Causal grouped-query attention of the query rows in `q` (positions `first..`, rows of
+    /// `n_head * head_dim`) over positions `0..=first + t` of `layer`. `scores` is scratch
+    /// of `rows * n_head * kv.n_ctx` floats.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention<'a>(
+        &self,
+        batch: &mut Batch<'a>,
+        q: View<'a>,
+        kv: &'a DeviceKv,
+        layer: usize,
+        shape: AttentionShape,
+        first: usize,
+        scores: View<'a>,
+        out: View<'a>,
+    ) -> Result<()> {
+        const OP: &str = "attention";
+        let AttentionShape {
+            n_head,
+            n_head_kv,
+            head_dim,
+        } = shape;
+        let q_width = n_head * head_dim;
+        if q_width == 0
+            || n_head_kv == 0
+            || n_head % n_head_kv != 0
+            || n_head_kv * head_dim != kv.width
+            || head_dim > 1024
+            || q.len % q_width != 0
+        {
+            return Err(VkError::shape(
+                OP,
+                format!(
+                    "{} query elements, {n_head} heads, {n_head_kv} KV heads of {head_dim}, \
+                     cache width {}",
+                    q.len, kv.width
+                ),
+            ));
+        }
+        let rows = q.len / q_width;
+        if layer >= kv.n_layer || first + rows > kv.n_ctx {
+            return Err(VkError::shape(
+                OP,
+                format!(
+                    "layer {layer}, positions up to {} of a {} x {} cache",
+                    first + rows,
+                    kv.n_layer,
+                    kv.n_ctx
+                ),
+            ));
+        }
+        expect_len(OP, "out", &out, q.len)?;
+        expect_len(OP, "scores", &scores, rows * n_head * kv.n_ctx)?;
+        if n_head > 65535 || rows > 65535 {
+            return Err(VkError::shape(OP, "more than 65535 heads or rows"));
+        }
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let push = [
+            word(OP, n_head)?,
+            word(OP, n_head / n_head_kv)?,
+            word(OP, head_dim)?,
+            word(OP, kv.width)?,
+            word(OP, kv.row_start(layer, 0))?,
+            word(OP, first)?,
+            word(OP, q.offset)?,
+            word(OP, out.offset)?,
+            word(OP, scores.offset)?,
+            word(OP, kv.n_ctx)?,
+            scale.to_bits(),
+        ];
+        let shader = match kv.format {
+            KvFormat::F32 => Shader::AttentionF32,
+            KvFormat::F16 => Shader::AttentionF16,
+        };
+        let k = self.kernel(shader)?;
+        batch.dispatch(
+            &k,
+            &[q.buf, &kv.keys, &kv.values, scores.buf, out.buf],
+            &push,
+            [n_head as u32, rows as u32, 1],
+        )
+    }
+}

@@ -1,0 +1,74 @@
+//! The SPIR-V of every kernel, compiled from `shaders/*.comp` by scripts/vulkan-shaders.sh
+//! and embedded here, with the interface each declares (storage buffers, push-constant
+//! words).
+
+/// A compiled kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Shader {
+    MatmulF32,
+    MatmulF16,
+    MatmulQ4_0,
+    MatmulQ8_0,
+    MatmulQ4K,
+    MatmulQ6K,
+    EmbedF32,
+    EmbedF16,
+    EmbedQ4_0,
+    EmbedQ8_0,
+    EmbedQ4K,
+    EmbedQ6K,
+    RoundF16,
+    RoundQ8_0,
+    RoundQ8K,
+    AttentionF32,
+    AttentionF16,
+    KvStoreF32,
+    KvStoreF16,
+    RmsNorm,
+    Binary,
+    Rope,
+    Raster,
+}
+
+macro_rules! spv {
+    ($name:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/shaders/",
+            $name,
+            ".spv"
+        ))
+    };
+}
+
+impl Shader {
+    /// (name, SPIR-V, storage buffers, push-constant words)
+    pub(crate) fn interface(self) -> (&'static str, &'static [u8], u32, u32) {
+        use Shader::*;
+        match self {
+            MatmulF32 => ("matmul_f32", spv!("matmul_f32"), 3, 5),
+            MatmulF16 => ("matmul_f16", spv!("matmul_f16"), 3, 5),
+            MatmulQ4_0 => ("matmul_q4_0", spv!("matmul_q4_0"), 3, 5),
+            MatmulQ8_0 => ("matmul_q8_0", spv!("matmul_q8_0"), 3, 5),
+            MatmulQ4K => ("matmul_q4_k", spv!("matmul_q4_k"), 3, 5),
+            MatmulQ6K => ("matmul_q6_k", spv!("matmul_q6_k"), 3, 5),
+            EmbedF32 => ("embed_f32", spv!("embed_f32"), 3, 6),
+            EmbedF16 => ("embed_f16", spv!("embed_f16"), 3, 6),
+            EmbedQ4_0 => ("embed_q4_0", spv!("embed_q4_0"), 3, 6),
+            EmbedQ8_0 => ("embed_q8_0", spv!("embed_q8_0"), 3, 6),
+            EmbedQ4K => ("embed_q4_k", spv!("embed_q4_k"), 3, 6),
+            EmbedQ6K => ("embed_q6_k", spv!("embed_q6_k"), 3, 6),
+            RoundF16 => ("round_f16", spv!("round_f16"), 2, 3),
+            RoundQ8_0 => ("round_q8_0", spv!("round_q8_0"), 2, 3),
+            RoundQ8K => ("round_q8k", spv!("round_q8k"), 2, 3),
+            AttentionF32 => ("attention_f32", spv!("attention_f32"), 5, 11),
+            AttentionF16 => ("attention_f16", spv!("attention_f16"), 5, 11),
+            KvStoreF32 => ("kv_store_f32", spv!("kv_store_f32"), 2, 3),
+            KvStoreF16 => ("kv_store_f16", spv!("kv_store_f16"), 2, 3),
+            RmsNorm => ("rms_norm", spv!("rms_norm"), 3, 6),
+            Binary => ("binary", spv!("binary"), 2, 5),
+            Rope => ("rope", spv!("rope"), 2, 7),
+            Raster => ("raster", spv!("raster"), 2, 11),
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! Every kernel against core's reference backend on random shapes (odd sizes, tails, offsets
+//! into shared buffers) and random data.
+//!
+//! Tolerances, and why:
+//! - matmul: `(2 cols + 8) * eps * Σ|w_j x_j|` (eps = f32::EPSILON), over the dequantized
+//!   weights and the rounded activations. Both sides compute the same exact products; only
+//!   the summation order differs (threads take blocks in turn, then a tree), and each order's
+//!   error is at most `cols * eps * Σ|w_j x_j|`. Activation rounding is bit-exact (integer
+//!   f16 conversion, roundEven, same divisions).
+//! - rms_norm, head_norm: `1e-5 |ref| + 1e-7`: the sum of squares is an f32 tree on the
+//!   device (f64 in the reference), and sqrt and division may each be 2.5 ulp off on a GPU.
+//! - rope: `4 eps (|v0| + |v1|)`: the angles come from the reference itself; only whether
+//!   the driver fuses the multiply-add can differ (one rounding of each product).
+//! - swiglu: `2e-5 |ref| + 1e-7`: a GPU's `exp` is allowed `3 + 2|x|` ulp, and the reference
+//!   uses ggml's own `exp` approximation; inputs stay within |x| <= 8.
+//! - add, add_bias, embed, kv_store, raster: exact (one rounding or none, same as the host).
+//! - attention: `2e-5 max|v|` with an f32 cache (scores and softmax in f32 in another order,
+//!   GPU `exp`; the probabilities sum to one, so errors scale with the largest value);
+//!   `1e-3 max|v|` with an f16 cache, whose probabilities are rounded to f16 on both sides:
+//!   a probability one ulp off before rounding can round to the neighbouring f16, 2^-11
+//!   relative.
+
+mod common;
+
+use std::cell::RefCell;
+
+use common::{Rng, Worst, gpu};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use tern_backend_vulkan::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, rope_table};
+use tern_core::DType;
+use tern_core::backend::reference::{
+    self as reference, ActivationFormat, dequantize_row, round_activations,
+};
+use tern_core::kv::{DenseKv, KvCache, KvRow};
+use tern_core::model::{Arch, ModelConfig, RopeStyle, WeightView};
+use tern_core::region::{Region, copy_regions};
+
+const CASES: u32 = 24;
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// Random weights of `dtype`, quantized by core.
+fn weight_bytes(rng: &mut Rng, dtype: DType, rows: usize, cols: usize) -> Vec<u8> {
+    let values = rng.vec(rows * cols, 1.0);
+    let bytes = dtype.bytes_for(rows * cols).expect("whole blocks");
+    let mut out = vec![0u8; bytes];
+    tern_core::quant::quantize(dtype, &values, &mut out).expect("quantize");
+    out
+}
+
+fn view<'a>(
+    name: &'a str,
+    dtype: DType,
+    rows: usize,
+    cols: usize,
+    data: &'a [u8],
+) -> WeightView<'a> {
+    WeightView {
+        name,
+        dtype,
+        rows,
+        cols,
+        data,
+    }
+}
+
+const WEIGHT_TYPES: [DType; 6] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q6_K,
+];
+
+fn matmul_case(
+    worst: &mut Worst,
+    dtype: DType,
+    rows: usize,
+    blocks: usize,
+    tokens: usize,
+    pad: usize,
+    seed: u64,
+) {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(seed);
+    let cols = blocks * dtype.block_len();
+    let data = weight_bytes(&mut rng, dtype, rows, cols);
+    let w = view("w", dtype, rows, cols, &data);
+    let x = rng.vec(tokens * cols, 2.0);
+    let mut want = vec![0f32; tokens * rows];
+    reference::matmul(&w, &x, &mut want);
+
+    let dw = DeviceWeight::upload(g, &w).unwrap();
+    // x, the rounded x and the output share one buffer at odd offsets.
+    let mut all = vec![0f32; pad + 2 * x.len() + want.len() + pad];
+    all[pad..pad + x.len()].copy_from_slice(&x);
+    let buf = g.buffer_f32(&all).unwrap();
+    let xv = buf.view(pad, x.len()).unwrap();
+    let sv = buf.view(pad + x.len(), x.len()).unwrap();
+    let ov = buf.view(pad + 2 * x.len(), want.len()).unwrap();
+    let mut batch = g.batch().unwrap();
+    g.matmul(&mut batch, &dw, xv, sv, ov).unwrap();
+    g.run(&mut batch).unwrap();
+    let got = buf.read_f32(ov.offset, ov.len).unwrap();
+
+    // Error bounds from the dequantized weights and the activations as the reference rounds them.
+    let format = ActivationFormat::for_weights(dtype);
+    let mut sums = vec![0f32; tokens * rows];
+    let mut row = vec![0f32; cols];
+    for t in 0..tokens {
+        let mut xr = x[t * cols..(t + 1) * cols].to_vec();
+        round_activations(format, &mut xr);
+        for r in 0..rows {
+            dequantize_row(&w, r, &mut row);
+            sums[t * rows + r] = row.iter().zip(&xr).map(|(a, b)| (a * b).abs()).sum();
+        }
+    }
+    let eps = f32::EPSILON;
+    worst.check(&got, &want, |i| {
+        (2 * cols + 8) as f32 * eps * sums[i] + f32::MIN_POSITIVE
+    });
+}
+
+fn matmul_prop(dtype: DType, max_blocks: usize) {
+    if gpu().is_none() {
+        return;
+    }
+    let worst = RefCell::new(Worst::new(match dtype {
+        DType::F32 => "matmul F32",
+        DType::F16 => "matmul F16",
+        DType::Q4_0 => "matmul Q4_0",
+        DType::Q8_0 => "matmul Q8_0",
+        DType::Q4_K => "matmul Q4_K",
+        _ => "matmul Q6_K",
+    }));
+    runner()
+        .run(
+            &(
+                1usize..70,
+                1..=max_blocks,
+                1usize..4,
+                0usize..5,
+                any::<u64>(),
+            ),
+            |(rows, blocks, tokens, pad, seed)| {
+                matmul_case(
+                    &mut worst.borrow_mut(),
+                    dtype,
+                    rows,
+                    blocks,
+                    tokens,
+                    pad,
+                    seed,
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn matmul_f32() {
+    matmul_prop(DType::F32, 150);
+}
+
+#[test]
+fn matmul_f16() {
+    matmul_prop(DType::F16, 150);
+}
+
+#[test]
+fn matmul_q4_0() {
+    matmul_prop(DType::Q4_0, 12);
+}
+
+#[test]
+fn matmul_q8_0() {
+    matmul_prop(DType::Q8_0, 12);
+}
+
+#[test]
+fn matmul_q4_k() {
+    matmul_prop(DType::Q4_K, 3);
+}
+
+#[test]
+fn matmul_q6_k() {
+    matmul_prop(DType::Q6_K, 3);
+}
+
+#[test]
+fn matmul_with_more_rows_than_one_grid_dimension() {
+    let mut worst = Worst::new("matmul F32, 70001 rows");
+    matmul_case(&mut worst, DType::F32, 70_001, 3, 1, 1, 7);
+}
+
+#[test]
+fn embed_matches_reference() {
+    let Some(g) = gpu() else { return };
+    let worst = RefCell::new(Worst::new("embed"));
+    runner()
+        .run(
+            &(0usize..6, 1usize..12, 1usize..4, 1usize..6, any::<u64>()),
+            |(ti, rows, blocks, tokens, seed)| {
+                let dtype = WEIGHT_TYPES[ti];
+                let mut rng = Rng::new(seed);
+                let cols = blocks * dtype.block_len() + if dtype.block_len() == 1 { 3 } else { 0 };
+                let data = weight_bytes(&mut rng, dtype, rows, cols);
+                let w = view("tok", dtype, rows, cols, &data);
+                let ids: Vec<u32> = (0..tokens).map(|_| rng.next_u32() % rows as u32).collect();
+                let mut want = vec![0f32; tokens * cols];
+                reference::embed(&w, &ids, &mut want);
+                // One id past the table: zeros.
+                let mut ids_dev = ids.clone();
+                ids_dev.push(rows as u32 + 5);
+                want.extend(std::iter::repeat_n(0.0, cols));
+
+                let dw = DeviceWeight::upload(g, &w).unwrap();
+                let tok = g.buffer_u32(&ids_dev).unwrap();
+                let out = g.buffer(want.len() as u64 * 4 + 8).unwrap();
+                let ov = out.view(1, want.len()).unwrap();
+                let mut batch = g.batch().unwrap();
+                g.embed(&mut batch, &dw, tok.all(), ov).unwrap();
+                g.run(&mut batch).unwrap();
+                let got = out.read_f32(1, want.len()).unwrap();
+                worst.borrow_mut().check(&got, &want, |_| 0.0);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+fn f32_weight(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[test]
+fn rms_norm_and_head_norm_match_reference() {
+    let Some(g) = gpu() else { return };
+    let worst = RefCell::new(Worst::new("rms_norm/head_norm"));
+    runner()
+        .run(
+            &(1usize..6, 1usize..300, any::<u64>()),
+            |(rows, cols, seed)| {
+                let mut rng = Rng::new(seed);
+                let x = rng.vec(rows * cols, 3.0);
+                let wv = rng.vec(cols, 1.5);
+                let wb = f32_weight(&wv);
+                let w = view("norm", DType::F32, 1, cols, &wb);
+                let eps = 1e-5;
+                let mut want = vec![0f32; x.len()];
+                reference::rms_norm(&x, &w, eps, &mut want);
+                let mut want_head = x.clone();
+                reference::head_norm(&mut want_head, &w, eps);
+
+                let dw = DeviceWeight::upload(g, &w).unwrap();
+                let xb = g.buffer_f32(&x).unwrap();
+                let ob = g.buffer(x.len() as u64 * 4 + 4).unwrap();
+                let hb = g.buffer_f32(&x).unwrap();
+                let mut batch = g.batch().unwrap();
+                g.rms_norm(&mut batch, xb.all(), &dw, eps, ob.view(1, x.len()).unwrap())
+                    .unwrap();
+                g.head_norm(&mut batch, hb.all(), &dw, eps).unwrap();
+                g.run(&mut batch).unwrap();
+                let tol = |r: &[f32]| r.iter().map(|v| 1e-5 * v.abs() + 1e-7).collect::<Vec<_>>();
+                let (t1, t2) = (tol(&want), tol(&want_head));
+                let mut worst = worst.borrow_mut();
+                worst.check(&ob.read_f32(1, x.len()).unwrap(), &want, |i| t1[i]);
+                worst.check(&hb.read_f32(0, x.len()).unwrap(), &want_head, |i| t2[i]);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn add_bias_swiglu_add_match_reference() {
+    let Some(g) = gpu() else { return };
+    let exact = RefCell::new(Worst::new("add/add_bias"));
+    let silu = RefCell::new(Worst::new("swiglu"));
+    runner()
+        .run(
+            &(1usize..5, 1usize..200, any::<u64>()),
+            |(rows, cols, seed)| {
+                let mut rng = Rng::new(seed);
+                let n = rows * cols;
+                let x = rng.vec(n, 8.0);
+                let y = rng.vec(n, 3.0);
+                let bias = rng.vec(cols, 1.0);
+                let bb = f32_weight(&bias);
+                let bw = view("bias", DType::F32, 1, cols, &bb);
+                let mut want_add = x.clone();
+                reference::add(&mut want_add, &y);
+                reference::add_bias(&mut want_add, &bw);
+                let mut want_swiglu = x.clone();
+                reference::swiglu(&mut want_swiglu, &y);
+
+                let db = DeviceWeight::upload(g, &bw).unwrap();
+                // x twice and y in one buffer.
+                let mut all = x.clone();
+                all.extend(&x);
+                all.extend(&y);
+                let buf = g.buffer_f32(&all).unwrap();
+                let (a, s, yv) = (
+                    buf.view(0, n).unwrap(),
+                    buf.view(n, n).unwrap(),
+                    buf.view(2 * n, n).unwrap(),
+                );
+                let mut batch = g.batch().unwrap();
+                g.add(&mut batch, a, yv).unwrap();
+                g.add_bias(&mut batch, a, &db).unwrap();
+                g.swiglu(&mut batch, s, yv).unwrap();
+                g.run(&mut batch).unwrap();
+                exact
+                    .borrow_mut()
+                    .check(&buf.read_f32(0, n).unwrap(), &want_add, |_| 0.0);
+                silu.borrow_mut()
+                    .check(&buf.read_f32(n, n).unwrap(), &want_swiglu, |i| {
+                        2e-5 * want_swiglu[i].abs() + 1e-7
+                    });
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+fn config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelConfig {
+    ModelConfig {
+        arch: Arch::Llama,
+        n_vocab: 32,
+        n_embd: n_head * head_dim,
+        n_layer: 2,
+        n_head,
+        n_head_kv,
+        head_dim,
+        n_ff: 8,
+        n_ctx_train: 4096,
+        rms_eps: 1e-5,
+        rope_theta: 10000.0,
+        rope_freq_scale: 1.0,
+        rope_dim: head_dim - head_dim % 2,
+        rope_style: RopeStyle::AdjacentPairs,
+        qkv_bias: false,
+        qk_norm: false,
+    }
+}
+
+#[test]
+fn rope_matches_reference() {
+    let Some(g) = gpu() else { return };
+    let worst = RefCell::new(Worst::new("rope"));
+    runner()
+        .run(
+            &(
+                1usize..4,
+                1usize..40,
+                0usize..40,
+                1usize..4,
+                0usize..5000,
+                any::<bool>(),
+                any::<bool>(),
+                any::<u64>(),
+            ),
+            |(n_heads, half_head, rope_cut, tokens, first, neox, long_theta, seed)| {
+                let mut rng = Rng::new(seed);
+                let mut c = config(n_heads, n_heads, 2 * half_head);
+                c.rope_dim = 2 * (half_head - rope_cut.min(half_head - 1));
+                c.rope_style = if neox {
+                    RopeStyle::HalfSplit
+                } else {
+                    RopeStyle::AdjacentPairs
+                };
+                if long_theta {
+                    c.rope_theta = 1_000_000.0;
+                    c.rope_freq_scale = 0.25;
+                }
+                let x = rng.vec(tokens * n_heads * c.head_dim, 2.0);
+                let mut want = x.clone();
+                reference::rope(&mut want, n_heads, &c, first);
+
+                let table = rope_table(&c, first, tokens);
+                let xb = g.buffer_f32(&x).unwrap();
+                let tb = g.buffer_f32(&table).unwrap();
+                let mut batch = g.batch().unwrap();
+                g.rope(&mut batch, xb.all(), n_heads, &c, tb.all()).unwrap();
+                g.run(&mut batch).unwrap();
+                let got = xb.read_f32(0, x.len()).unwrap();
+                // Bound per element from the pair it belongs to.
+                let mut tol = vec![0f32; x.len()];
+                let half = c.rope_dim / 2;
+                for head in 0..tokens * n_heads {
+                    let base = head * c.head_dim;
+                    for i in 0..half {
+                        let (a, b) = if neox {
+                            (i, i + half)
+                        } else {
+                            (2 * i, 2 * i + 1)
+                        };
+                        let t = 4.0 * f32::EPSILON * (x[base + a].abs() + x[base + b].abs());
+                        tol[base + a] = t;
+                        tol[base + b] = t;
+                    }
+                }
+                worst.borrow_mut().check(&got, &want, |i| tol[i]);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+/// A reference cache and a device cache holding the same random rows for every position.
+fn caches(
+    g: &tern_backend_vulkan::Gpu,
+    rng: &mut Rng,
+    format: KvFormat,
+    n_ctx: usize,
+    width: usize,
+) -> (Box<dyn KvCache>, DeviceKv) {
+    let n_layer = 2;
+    let mut host: Box<dyn KvCache> = match format {
+        KvFormat::F32 => Box::new(DenseKv::<f32, _>::zeroed(n_layer, n_ctx, width).unwrap()),
+        KvFormat::F16 => Box::new(DenseKv::<half::f16, _>::zeroed(n_layer, n_ctx, width).unwrap()),
+    };
+    let dev = DeviceKv::new(g, n_layer, n_ctx, width, format).unwrap();
+    let k = rng.vec(n_layer * n_ctx * width, 2.0);
+    let v = rng.vec(n_layer * n_ctx * width, 2.0);
+    let kb = g.buffer_f32(&k).unwrap();
+    let vb = g.buffer_f32(&v).unwrap();
+    let mut batch = g.batch().unwrap();
+    for layer in 0..n_layer {
+        let rows = kb.view(layer * n_ctx * width, n_ctx * width).unwrap();
+        let vrows = vb.view(layer * n_ctx * width, n_ctx * width).unwrap();
+        g.kv_store(&mut batch, &dev, layer, 0, rows, vrows).unwrap();
+        for pos in 0..n_ctx {
+            let at = (layer * n_ctx + pos) * width;
+            host.write(layer, pos, &k[at..at + width], &v[at..at + width])
+                .unwrap();
+        }
+    }
+    g.run(&mut batch).unwrap();
+    drop(batch);
+    (host, dev)
+}
+
+#[test]
+fn kv_store_matches_dense_cache_bits() {
+    let Some(g) = gpu() else { return };
+    let worst = RefCell::new(Worst::new("kv_store"));
+    runner()
+        .run(
+            &(
+                any::<bool>(),
+                1usize..12,
+                1usize..4,
+                0usize..6,
+                any::<u64>(),
+            ),
+            |(f16, width, rows, first, seed)| {
+                let mut rng = Rng::new(seed);
+                let format = if f16 { KvFormat::F16 } else { KvFormat::F32 };
+                let n_ctx = first + rows + 2;
+                // Start from a full cache so that rows around the written ones must survive.
+                let (mut host, dev) = caches(g, &mut rng, format, n_ctx, width);
+                let k = rng.vec(rows * width, 100.0);
+                let v = rng.vec(rows * width, 1e-3);
+                let src = g.buffer_f32(&[k.clone(), v.clone()].concat()).unwrap();
+                let mut batch = g.batch().unwrap();
+                let (kv_, vv) = (
+                    src.view(0, k.len()).unwrap(),
+                    src.view(k.len(), v.len()).unwrap(),
+                );
+                g.kv_store(&mut batch, &dev, 1, first, kv_, vv).unwrap();
+                g.run(&mut batch).unwrap();
+                for r in 0..rows {
+                    host.write(
+                        1,
+                        first + r,
+                        &k[r * width..(r + 1) * width],
+                        &v[r * width..(r + 1) * width],
+                    )
+                    .unwrap();
+                }
+                let n = 2 * n_ctx * width;
+                for (buf, keys) in [(&dev.keys, true), (&dev.values, false)] {
+                    let (got, want): (Vec<f32>, Vec<f32>) = match format {
+                        KvFormat::F32 => {
+                            let got = buf.read_f32(0, n).unwrap();
+                            let want = (0..2)
+                                .flat_map(|l| {
+                                    let row = if keys {
+                                        host.keys(l, 0, n_ctx)
+                                    } else {
+                                        host.values(l, 0, n_ctx)
+                                    };
+                                    (0..n_ctx * width)
+                                        .map(move |i| row.get(i))
+                                        .collect::<Vec<_>>()
+                                })
+                                .collect();
+                            (got, want)
+                        }
+                        KvFormat::F16 => {
+                            let mut bytes = vec![0u8; n * 2];
+                            buf.read(0, &mut bytes).unwrap();
+                            let got = bytes
+                                .chunks_exact(2)
+                                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                                .collect();
+                            let mut want = Vec::new();
+                            for l in 0..2 {
+                                let row = if keys {
+                                    host.keys(l, 0, n_ctx)
+                                } else {
+                                    host.values(l, 0, n_ctx)
+                                };
+                                let KvRow::F16(r) = row else {
+                                    panic!("f16 cache")
+                                };
+                                want.extend(r.iter().map(|h| h.to_f32()));
+                            }
+                            (got, want)
+                        }
+                    };
+                    worst.borrow_mut().check(&got, &want, |_| 0.0);
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn attention_matches_reference() {
+    let Some(g) = gpu() else { return };
+    let w32 = RefCell::new(Worst::new("attention, f32 cache"));
+    let w16 = RefCell::new(Worst::new("attention, f16 cache"));
+    runner()
+        .run(
+            &(
+                any::<bool>(),
+                1usize..3,
+                1usize..3,
+                1usize..70,
+                1usize..4,
+                0usize..40,
+                0usize..2,
+                any::<u64>(),
+            ),
+            |(f16, n_head_kv, group, head_dim, rows, first, layer, seed)| {
+                let mut rng = Rng::new(seed);
+                let format = if f16 { KvFormat::F16 } else { KvFormat::F32 };
+                let n_head = n_head_kv * group;
+                let c = config(n_head, n_head_kv, head_dim);
+                let n_ctx = first + rows + 3;
+                let (host, dev) = caches(g, &mut rng, format, n_ctx, c.kv_width());
+                let q = rng.vec(rows * c.q_width(), 2.0);
+                let mut scores = vec![0f32; n_ctx];
+                let mut want = vec![0f32; q.len()];
+                reference::attention(&q, host.as_ref(), layer, &c, first, &mut scores, &mut want);
+
+                let qb = g.buffer_f32(&q).unwrap();
+                let sb = g.buffer((rows * n_head * n_ctx) as u64 * 4).unwrap();
+                let ob = g.buffer(q.len() as u64 * 4).unwrap();
+                let shape = AttentionShape {
+                    n_head,
+                    n_head_kv,
+                    head_dim,
+                };
+                let mut batch = g.batch().unwrap();
+                g.attention(
+                    &mut batch,
+                    qb.all(),
+                    &dev,
+                    layer,
+                    shape,
+                    first,
+                    sb.all(),
+                    ob.view(0, q.len()).unwrap(),
+                )
+                .unwrap();
+                g.run(&mut batch).unwrap();
+                let got = ob.read_f32(0, q.len()).unwrap();
+                let mut vmax = 0f32;
+                for pos in 0..n_ctx {
+                    let v = host.value(layer, pos);
+                    for i in 0..v.len() {
+                        vmax = vmax.max(v.get(i).abs());
+                    }
+                }
+                let rel = if f16 { 1e-3 } else { 2e-5 };
+                let worst = if f16 { &w16 } else { &w32 };
+                worst.borrow_mut().check(&got, &want, |_| rel * vmax);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn raster_matches_reference_copy() {
+    let Some(g) = gpu() else { return };
+    let worst = RefCell::new(Worst::new("raster"));
+    runner()
+        .run(&(1usize..4, any::<u64>()), |(n_regions, seed)| {
+            let mut rng = Rng::new(seed);
+            let src_len = 600;
+            let dst_len = 700;
+            let mut regions = Vec::new();
+            for _ in 0..n_regions {
+                let size = [
+                    1 + rng.next_u32() as usize % 4,
+                    1 + rng.next_u32() as usize % 5,
+                    1 + rng.next_u32() as usize % 7,
+                ];
+                let src_stride = [
+                    rng.next_u32() as usize % 60,
+                    rng.next_u32() as usize % 9,
+                    rng.next_u32() as usize % 3,
+                ];
+                // A destination laid out densely in a random loop order: never one element twice.
+                let order = rng.next_u32() as usize % 3;
+                let mut dst_stride = [0usize; 3];
+                let (inner, mid, outer) = match order {
+                    0 => (2, 1, 0),
+                    1 => (0, 2, 1),
+                    _ => (1, 0, 2),
+                };
+                dst_stride[inner] = 1;
+                dst_stride[mid] = size[inner];
+                dst_stride[outer] = size[inner] * size[mid];
+                let r = Region {
+                    src_offset: rng.next_u32() as usize % 100,
+                    dst_offset: rng.next_u32() as usize % 500,
+                    size,
+                    src_stride,
+                    dst_stride,
+                };
+                if r.src_end().unwrap() <= src_len && r.dst_end().unwrap() <= dst_len {
+                    regions.push(r);
+                }
+            }
+            let src: Vec<f32> = rng.vec(src_len, 10.0);
+            let mut want = rng.vec(dst_len, 10.0);
+            let sb = g.buffer_f32(&src).unwrap();
+            let db = g.buffer_f32(&want).unwrap();
+            copy_regions(&src, &mut want, &regions).unwrap();
+            let mut batch = g.batch().unwrap();
+            g.raster(&mut batch, sb.all(), db.view(0, dst_len).unwrap(), &regions)
+                .unwrap();
+            g.run(&mut batch).unwrap();
+            worst
+                .borrow_mut()
+                .check(&db.read_f32(0, dst_len).unwrap(), &want, |_| 0.0);
+            Ok(())
+        })
+        .unwrap();
+}
