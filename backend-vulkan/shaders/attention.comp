@@ -6,6 +6,8 @@
 // probability-weighted sum of values. With an f16 cache (KV_F16) the query and the
 // probabilities are rounded to f16 first, as the reference does. One workgroup per
 // (head, token); scores go to a scratch buffer, one `n_ctx`-long row per (token, head).
+// The first position is read from a buffer, not pushed, so one recording serves every step;
+// a step that would pass the cache's end writes nothing.
 
 layout(local_size_x = 64) in;
 
@@ -14,6 +16,7 @@ layout(std430, binding = 1) readonly buffer K { uint keys[]; };
 layout(std430, binding = 2) readonly buffer V { uint values[]; };
 layout(std430, binding = 3) coherent buffer Scores { float scores[]; };
 layout(std430, binding = 4) writeonly buffer Out { float y[]; };
+layout(std430, binding = 5) readonly buffer Step { uint step[]; };
 
 layout(push_constant) uniform Params {
     uint n_head;
@@ -21,7 +24,7 @@ layout(push_constant) uniform Params {
     uint head_dim;
     uint width;     // KV row width
     uint layer_off; // elements: layer * n_ctx * width
-    uint first;
+    uint pos_off;   // word of `step` holding the first position
     uint q_off;
     uint out_off;
     uint scores_off;
@@ -60,7 +63,11 @@ void main() {
     uint t = gl_WorkGroupID.y;
     uint tid = gl_LocalInvocationID.x;
     uint hd = p.head_dim;
-    uint n_pos = p.first + t + 1u;
+    uint first = step[p.pos_off];
+    if (first >= p.n_ctx || t >= p.n_ctx - first) {
+        return;
+    }
+    uint n_pos = first + t + 1u;
     uint kv_base = p.layer_off + (h / p.group) * hd;
     uint srow = p.scores_off + (t * p.n_head + h) * p.n_ctx;
 

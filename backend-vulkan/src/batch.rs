@@ -1,10 +1,9 @@
 //! Recording kernels into a command buffer, and submitting it.
 //!
 //! A [`Batch`] records dispatches in order, with a barrier after each so every kernel sees
-//! the writes of the ones before it. Once recorded it can be submitted any number of times
-//! (the buffers it names are borrowed for its whole life, so none can go away under it).
+//! the writes of the ones before it. Once recorded it can be submitted any number of times:
+//! it holds every buffer it binds, so none can be freed under a recording kept for replay.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -13,7 +12,7 @@ use ash::vk;
 use crate::device::Shared;
 use crate::error::{Context as _, Result, VkError};
 use crate::kernel::Kernel;
-use crate::memory::Buffer;
+use crate::memory::{Allocation, Buffer};
 
 /// Descriptor sets per pool; a batch adds pools as it needs them.
 const SETS_PER_POOL: u32 = 64;
@@ -23,25 +22,26 @@ const MAX_BINDINGS: u32 = 8;
 const WAIT_NS: u64 = 120_000_000_000;
 
 /// A command buffer being recorded, or recorded and ready to submit.
-pub struct Batch<'a> {
+pub struct Batch {
     shared: Arc<Shared>,
     cmd: vk::CommandBuffer,
     pools: Vec<vk::DescriptorPool>,
     sets_left: u32,
     kernels: Vec<Arc<Kernel>>,
+    /// Every buffer a dispatch binds, kept alive for as long as the recording.
+    buffers: Vec<Arc<Allocation>>,
     dispatches: usize,
     ended: bool,
-    _buffers: PhantomData<&'a Buffer>,
 }
 
-impl<'a> Batch<'a> {
-    pub(crate) fn new(shared: &Arc<Shared>) -> Result<Batch<'a>> {
+impl Batch {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Result<Batch> {
         let batch = Self::begin(shared)?;
         shared.recordings.fetch_add(1, Ordering::Relaxed);
         Ok(batch)
     }
 
-    fn begin(shared: &Arc<Shared>) -> Result<Batch<'a>> {
+    fn begin(shared: &Arc<Shared>) -> Result<Batch> {
         let cmd = allocate_command_buffer(shared)?;
         let batch = Batch {
             shared: Arc::clone(shared),
@@ -49,9 +49,9 @@ impl<'a> Batch<'a> {
             pools: Vec::new(),
             sets_left: 0,
             kernels: Vec::new(),
+            buffers: Vec::new(),
             dispatches: 0,
             ended: false,
-            _buffers: PhantomData,
         };
         let begin = vk::CommandBufferBeginInfo::default();
         // SAFETY: a freshly allocated primary command buffer in the initial state.
@@ -98,7 +98,7 @@ impl<'a> Batch<'a> {
     pub(crate) fn dispatch(
         &mut self,
         kernel: &Arc<Kernel>,
-        buffers: &[&'a Buffer],
+        buffers: &[&Buffer],
         push: &[u32],
         groups: [u32; 3],
     ) -> Result<()> {
@@ -131,7 +131,7 @@ impl<'a> Batch<'a> {
             return Ok(());
         }
         for b in buffers {
-            if !Arc::ptr_eq(&b.shared, &self.shared) {
+            if !Arc::ptr_eq(&b.alloc.shared, &self.shared) {
                 return Err(VkError::shape(kernel.name, "a buffer of another device"));
             }
         }
@@ -140,7 +140,7 @@ impl<'a> Batch<'a> {
             .iter()
             .map(|b| {
                 [vk::DescriptorBufferInfo::default()
-                    .buffer(b.raw)
+                    .buffer(b.alloc.raw)
                     .range(vk::WHOLE_SIZE)]
             })
             .collect();
@@ -201,6 +201,11 @@ impl<'a> Batch<'a> {
         if !self.kernels.iter().any(|k| Arc::ptr_eq(k, kernel)) {
             self.kernels.push(Arc::clone(kernel));
         }
+        for b in buffers {
+            if !self.buffers.iter().any(|a| Arc::ptr_eq(a, &b.alloc)) {
+                self.buffers.push(Arc::clone(&b.alloc));
+            }
+        }
         self.dispatches += 1;
         Ok(())
     }
@@ -217,7 +222,7 @@ impl<'a> Batch<'a> {
     }
 }
 
-impl Drop for Batch<'_> {
+impl Drop for Batch {
     fn drop(&mut self) {
         let device = &self.shared.device;
         let pool = self

@@ -76,12 +76,12 @@ impl Gpu {
     }
 
     /// An empty batch to record kernels into.
-    pub fn batch<'a>(&self) -> Result<Batch<'a>> {
+    pub fn batch(&self) -> Result<Batch> {
         Batch::new(&self.shared)
     }
 
     /// Submits `batch` (ending its recording the first time) and waits for it.
-    pub fn run(&self, batch: &mut Batch<'_>) -> Result<()> {
+    pub fn run(&self, batch: &mut Batch) -> Result<()> {
         batch.submit()
     }
 

@@ -14,11 +14,18 @@ use crate::error::{Context as _, Result, VkError};
 
 /// A storage buffer on the device. Sizes are rounded up to whole 32-bit words.
 pub struct Buffer {
+    pub(crate) alloc: Arc<Allocation>,
+    size: u64,
+    mapped: Option<Mapped>,
+}
+
+/// The Vulkan buffer and its memory, freed when the last holder lets go: the [`Buffer`] and
+/// every [`Batch`](crate::Batch) that binds it, so a recorded batch can never name a freed
+/// buffer however long it is kept for replay.
+pub(crate) struct Allocation {
     pub(crate) shared: Arc<Shared>,
     pub(crate) raw: vk::Buffer,
     memory: vk::DeviceMemory,
-    size: u64,
-    mapped: Option<Mapped>,
 }
 
 /// The host address of a persistently mapped, host-coherent allocation.
@@ -172,9 +179,11 @@ impl Buffer {
             })?;
         }
         Ok(Buffer {
-            shared: Arc::clone(shared),
-            raw,
-            memory,
+            alloc: Arc::new(Allocation {
+                shared: Arc::clone(shared),
+                raw,
+                memory,
+            }),
             size,
             mapped,
         })
@@ -224,13 +233,14 @@ impl Buffer {
             }
             return Ok(());
         }
-        let mut staging = Buffer::staging(&self.shared, bytes.len() as u64)?;
+        let shared = &self.alloc.shared;
+        let mut staging = Buffer::staging(shared, bytes.len() as u64)?;
         staging.write(0, bytes)?;
         transfer(
-            &self.shared,
-            staging.raw,
+            shared,
+            staging.alloc.raw,
             0,
-            self.raw,
+            self.alloc.raw,
             offset,
             bytes.len() as u64,
         )
@@ -254,12 +264,13 @@ impl Buffer {
             }
             return Ok(());
         }
-        let staging = Buffer::staging(&self.shared, out.len() as u64)?;
+        let shared = &self.alloc.shared;
+        let staging = Buffer::staging(shared, out.len() as u64)?;
         transfer(
-            &self.shared,
-            self.raw,
+            shared,
+            self.alloc.raw,
             offset,
-            staging.raw,
+            staging.alloc.raw,
             0,
             out.len() as u64,
         )?;
@@ -289,10 +300,11 @@ impl Buffer {
     }
 }
 
-impl Drop for Buffer {
+impl Drop for Allocation {
     fn drop(&mut self) {
-        // SAFETY: batches that use this buffer borrow it, so none outlives it, and every
-        // submission is waited for; freeing the memory also unmaps it.
+        // SAFETY: every batch that binds this buffer holds this allocation, so the last
+        // holder is gone and no command buffer names it any more; every submission is waited
+        // for. Freeing the memory also unmaps it.
         unsafe {
             self.shared.device.destroy_buffer(self.raw, None);
             self.shared.device.free_memory(self.memory, None);

@@ -434,11 +434,13 @@ fn caches(
     let v = rng.vec(n_layer * n_ctx * width, 2.0);
     let kb = g.buffer_f32(&k).unwrap();
     let vb = g.buffer_f32(&v).unwrap();
+    let zero = g.buffer_u32(&[0]).unwrap();
     let mut batch = g.batch().unwrap();
     for layer in 0..n_layer {
         let rows = kb.view(layer * n_ctx * width, n_ctx * width).unwrap();
         let vrows = vb.view(layer * n_ctx * width, n_ctx * width).unwrap();
-        g.kv_store(&mut batch, &dev, layer, 0, rows, vrows).unwrap();
+        g.kv_store(&mut batch, &dev, layer, zero.all(), rows, vrows)
+            .unwrap();
         for pos in 0..n_ctx {
             let at = (layer * n_ctx + pos) * width;
             host.write(layer, pos, &k[at..at + width], &v[at..at + width])
@@ -472,12 +474,15 @@ fn kv_store_matches_dense_cache_bits() {
                 let k = rng.vec(rows * width, 100.0);
                 let v = rng.vec(rows * width, 1e-3);
                 let src = g.buffer_f32(&[k.clone(), v.clone()].concat()).unwrap();
+                // The position sits at an odd word of a shared buffer, as in a session's.
+                let at = g.buffer_u32(&[7, first as u32]).unwrap();
                 let mut batch = g.batch().unwrap();
                 let (kv_, vv) = (
                     src.view(0, k.len()).unwrap(),
                     src.view(k.len(), v.len()).unwrap(),
                 );
-                g.kv_store(&mut batch, &dev, 1, first, kv_, vv).unwrap();
+                let pos = at.view(1, 1).unwrap();
+                g.kv_store(&mut batch, &dev, 1, pos, kv_, vv).unwrap();
                 g.run(&mut batch).unwrap();
                 for r in 0..rows {
                     host.write(
@@ -569,6 +574,7 @@ fn attention_matches_reference() {
                 let qb = g.buffer_f32(&q).unwrap();
                 let sb = g.buffer((rows * n_head * n_ctx) as u64 * 4).unwrap();
                 let ob = g.buffer(q.len() as u64 * 4).unwrap();
+                let at = g.buffer_u32(&[first as u32]).unwrap();
                 let shape = AttentionShape {
                     n_head,
                     n_head_kv,
@@ -581,7 +587,7 @@ fn attention_matches_reference() {
                     &dev,
                     layer,
                     shape,
-                    first,
+                    at.all(),
                     sb.all(),
                     ob.view(0, q.len()).unwrap(),
                 )

@@ -67,14 +67,16 @@ pub struct AttentionShape {
 }
 
 impl Gpu {
-    /// Stores the key and value rows of positions `first..first + n` of `layer` (`n` rows of
-    /// `kv.width` in `k` and `v`).
+    /// Stores the key and value rows of the step's positions `first..first + n` of `layer`
+    /// (`n` rows of `kv.width` in `k` and `v`), `first` being the word `at` holds when the
+    /// batch runs: a recording serves every step. Rows that would pass the cache's end are
+    /// not written; the caller checks positions before it submits.
     pub fn kv_store<'a>(
         &self,
-        batch: &mut Batch<'a>,
-        kv: &'a DeviceKv,
+        batch: &mut Batch,
+        kv: &DeviceKv,
         layer: usize,
-        first: usize,
+        at: View<'a>,
         k: View<'a>,
         v: View<'a>,
     ) -> Result<()> {
@@ -86,30 +88,36 @@ impl Gpu {
             ));
         }
         expect_len(OP, "v", &v, k.len)?;
+        expect_len(OP, "position", &at, 1)?;
         let n = k.len / kv.width;
-        if layer >= kv.n_layer || first + n > kv.n_ctx {
+        if layer >= kv.n_layer || n > kv.n_ctx {
             return Err(VkError::shape(
                 OP,
                 format!(
-                    "layer {layer}, positions {first}..{} of a {} x {} cache",
-                    first + n,
-                    kv.n_layer,
-                    kv.n_ctx
+                    "{n} rows into layer {layer} of a {} x {} cache",
+                    kv.n_layer, kv.n_ctx
                 ),
             ));
         }
-        let dst = kv.row_start(layer, first);
+        let layer_off = kv.row_start(layer, 0);
         let (shader, threads_needed) = match kv.format {
             KvFormat::F32 => (Shader::KvStoreF32, k.len),
-            // One thread per word touched, edge words included.
-            KvFormat::F16 => (Shader::KvStoreF16, (dst + k.len).div_ceil(2) - dst / 2),
+            // One thread per word touched, edge words included (a row may start mid-word).
+            KvFormat::F16 => (Shader::KvStoreF16, k.len / 2 + 2),
         };
         let kernel = self.kernel(shader)?;
         for (src, cache) in [(k, &kv.keys), (v, &kv.values)] {
-            let push = [word(OP, k.len)?, word(OP, src.offset)?, word(OP, dst)?];
+            let push = [
+                word(OP, k.len)?,
+                word(OP, src.offset)?,
+                word(OP, layer_off)?,
+                word(OP, kv.width)?,
+                word(OP, kv.n_ctx * kv.width)?,
+                word(OP, at.offset)?,
+            ];
             batch.dispatch(
                 &kernel,
-                &[src.buf, cache],
+                &[src.buf, cache, at.buf],
                 &push,
                 threads(OP, threads_needed)?,
             )?;
@@ -118,17 +126,18 @@ impl Gpu {
     }
 
     /// Causal grouped-query attention of the query rows in `q` (positions `first..`, rows of
-    /// `n_head * head_dim`) over positions `0..=first + t` of `layer`. `scores` is scratch
-    /// of `rows * n_head * kv.n_ctx` floats.
+    /// `n_head * head_dim`) over positions `0..=first + t` of `layer`, `first` being the word
+    /// `at` holds when the batch runs. `scores` is scratch of `rows * n_head * kv.n_ctx`
+    /// floats. A step that would pass the cache's end writes nothing.
     #[allow(clippy::too_many_arguments)]
     pub fn attention<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         q: View<'a>,
-        kv: &'a DeviceKv,
+        kv: &DeviceKv,
         layer: usize,
         shape: AttentionShape,
-        first: usize,
+        at: View<'a>,
         scores: View<'a>,
         out: View<'a>,
     ) -> Result<()> {
@@ -156,17 +165,16 @@ impl Gpu {
             ));
         }
         let rows = q.len / q_width;
-        if layer >= kv.n_layer || first + rows > kv.n_ctx {
+        if layer >= kv.n_layer || rows > kv.n_ctx {
             return Err(VkError::shape(
                 OP,
                 format!(
-                    "layer {layer}, positions up to {} of a {} x {} cache",
-                    first + rows,
-                    kv.n_layer,
-                    kv.n_ctx
+                    "{rows} rows over layer {layer} of a {} x {} cache",
+                    kv.n_layer, kv.n_ctx
                 ),
             ));
         }
+        expect_len(OP, "position", &at, 1)?;
         expect_len(OP, "out", &out, q.len)?;
         expect_len(OP, "scores", &scores, rows * n_head * kv.n_ctx)?;
         if n_head > 65535 || rows > 65535 {
@@ -179,7 +187,7 @@ impl Gpu {
             word(OP, head_dim)?,
             word(OP, kv.width)?,
             word(OP, kv.row_start(layer, 0))?,
-            word(OP, first)?,
+            word(OP, at.offset)?,
             word(OP, q.offset)?,
             word(OP, out.offset)?,
             word(OP, scores.offset)?,
@@ -193,7 +201,7 @@ impl Gpu {
         let k = self.kernel(shader)?;
         batch.dispatch(
             &k,
-            &[q.buf, &kv.keys, &kv.values, scores.buf, out.buf],
+            &[q.buf, &kv.keys, &kv.values, scores.buf, out.buf, at.buf],
             &push,
             [n_head as u32, rows as u32, 1],
         )

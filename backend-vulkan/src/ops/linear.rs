@@ -89,7 +89,7 @@ impl Gpu {
     /// it (unused for F32 weights).
     pub fn matmul<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         w: &'a DeviceWeight,
         x: View<'a>,
         scratch: View<'a>,
@@ -147,7 +147,7 @@ impl Gpu {
     /// `out[t]` = row `tokens[t]` of `table` as f32; ids past the last row give zeros.
     pub fn embed<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         table: &'a DeviceWeight,
         tokens: View<'a>,
         out: View<'a>,

@@ -28,7 +28,7 @@ impl Gpu {
     fn norm<'a>(
         &self,
         op: &'static str,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         x: View<'a>,
         weight: &'a DeviceWeight,
         eps: f32,
@@ -59,7 +59,7 @@ impl Gpu {
     /// Normalises each `weight.cols`-wide row of `x` into `out` (RMS norm times weight).
     pub fn rms_norm<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         x: View<'a>,
         weight: &'a DeviceWeight,
         eps: f32,
@@ -71,7 +71,7 @@ impl Gpu {
     /// Normalises every `weight.cols`-wide head of `x` in place (qwen3's q/k norm).
     pub fn head_norm<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         x: View<'a>,
         weight: &'a DeviceWeight,
         eps: f32,
@@ -82,7 +82,7 @@ impl Gpu {
     fn binary<'a>(
         &self,
         op: &'static str,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         x: View<'a>,
         y: View<'a>,
         period: usize,
@@ -100,7 +100,7 @@ impl Gpu {
     }
 
     /// `x += y`.
-    pub fn add<'a>(&self, batch: &mut Batch<'a>, x: View<'a>, y: View<'a>) -> Result<()> {
+    pub fn add<'a>(&self, batch: &mut Batch, x: View<'a>, y: View<'a>) -> Result<()> {
         expect_len("add", "y", &y, x.len)?;
         self.binary("add", batch, x, y, 0, 0)
     }
@@ -108,7 +108,7 @@ impl Gpu {
     /// Adds `bias` (one row) to every row of `x`.
     pub fn add_bias<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         x: View<'a>,
         bias: &'a DeviceWeight,
     ) -> Result<()> {
@@ -124,7 +124,7 @@ impl Gpu {
     }
 
     /// `gate = silu(gate) * up`.
-    pub fn swiglu<'a>(&self, batch: &mut Batch<'a>, gate: View<'a>, up: View<'a>) -> Result<()> {
+    pub fn swiglu<'a>(&self, batch: &mut Batch, gate: View<'a>, up: View<'a>) -> Result<()> {
         expect_len("swiglu", "up", &up, gate.len)?;
         self.binary("swiglu", batch, gate, up, 0, 1)
     }
@@ -133,7 +133,7 @@ impl Gpu {
     /// `table` from [`rope_table`] for the rows' positions.
     pub fn rope<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         x: View<'a>,
         n_heads: usize,
         c: &ModelConfig,
@@ -184,7 +184,7 @@ impl Gpu {
     /// earlier one: regions are separated by barriers).
     pub fn raster<'a>(
         &self,
-        batch: &mut Batch<'a>,
+        batch: &mut Batch,
         src: View<'a>,
         dst: View<'a>,
         regions: &[Region],
