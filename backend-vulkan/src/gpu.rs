@@ -48,6 +48,12 @@ impl Gpu {
         Buffer::new(&self.shared, bytes)
     }
 
+    /// A zero-filled buffer of at least `bytes` bytes that the host maps for good, so reads
+    /// and writes never take a staging copy (every device has such memory).
+    pub fn host_buffer(&self, bytes: u64) -> Result<Buffer> {
+        Buffer::host(&self.shared, bytes)
+    }
+
     /// A buffer that always moves bytes through a staging copy.
     #[doc(hidden)]
     pub fn buffer_unmapped(&self, bytes: u64) -> Result<Buffer> {

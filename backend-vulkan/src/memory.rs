@@ -69,6 +69,14 @@ impl Buffer {
         )
     }
 
+    /// A buffer the host always reads and writes directly, in device-local memory where that
+    /// is host-visible too: a step's inputs and results, moved without a staging copy (and
+    /// so without allocating) on every step.
+    pub(crate) fn host(shared: &Arc<Shared>, bytes: u64) -> Result<Buffer> {
+        let local = vk::MemoryPropertyFlags::DEVICE_LOCAL;
+        Self::with_memory(shared, bytes, &[local | HOST, HOST], "host-visible")
+    }
+
     /// A host-visible buffer for moving bytes to and from a device-only buffer.
     fn staging(shared: &Arc<Shared>, bytes: u64) -> Result<Buffer> {
         Self::with_memory(shared, bytes, &[HOST], "staging")

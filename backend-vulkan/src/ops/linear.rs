@@ -47,6 +47,11 @@ impl DeviceWeight {
         })
     }
 
+    /// Bytes of device memory the weight takes.
+    pub fn bytes(&self) -> u64 {
+        self.buf.size()
+    }
+
     /// The weight as f32 words, for kernels that read plain f32 rows (norms, biases).
     pub(crate) fn f32_view(&self, op: &'static str) -> Result<View<'_>> {
         if self.dtype != DType::F32 {

@@ -1,0 +1,108 @@
+//! A whole model on the device: every weight uploaded once, in the layout the kernels read.
+//!
+//! Formats with a kernel of their own (F32, F16, Q4_0, Q8_0, Q4_K, Q6_K) keep the file's
+//! block layout; any other format is dequantized to f32 at upload, as are all vectors (norm
+//! weights and biases), which the row kernels read as plain f32.
+
+use tern_core::DType;
+use tern_core::gguf::Gguf;
+use tern_core::model::{LayerWeights, LoadError, Model, ModelConfig, WeightRole, WeightView};
+
+use crate::error::{Result, VkError};
+use crate::gpu::Gpu;
+use crate::ops::DeviceWeight;
+
+/// Weight formats the matmul and embedding kernels read as stored.
+const NATIVE: [DType; 6] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q6_K,
+];
+
+/// The model's weights on one device.
+pub struct DeviceModel {
+    pub(crate) gpu: Gpu,
+    pub(crate) model: Model<DeviceWeight, Vec<LayerWeights<DeviceWeight>>>,
+    /// Bytes of weights in device memory.
+    device_bytes: u64,
+}
+
+impl DeviceModel {
+    /// Uploads every weight of `gguf` to `gpu`. The error names the tensor that failed.
+    pub fn load(
+        gpu: Gpu,
+        gguf: &Gguf<'_>,
+        config: ModelConfig,
+    ) -> core::result::Result<DeviceModel, Box<LoadError<VkError>>> {
+        let mut device_bytes = 0u64;
+        let model = Model::load(
+            gguf,
+            config,
+            Vec::with_capacity(config.n_layer),
+            |view, role| {
+                let w = upload(&gpu, &view, role)?;
+                device_bytes += w.bytes();
+                Ok(w)
+            },
+        )
+        .map_err(Box::new)?;
+        Ok(DeviceModel {
+            gpu,
+            model,
+            device_bytes,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.model.config
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Bytes of weights in device memory (a tied output head counts twice: it is uploaded
+    /// as the embedding table and again as a matrix).
+    pub fn weight_bytes(&self) -> u64 {
+        self.device_bytes
+    }
+}
+
+/// One weight in the form the kernels read: as stored where a kernel reads its format, else
+/// dequantized to f32.
+fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWeight> {
+    if role != WeightRole::Vector && NATIVE.contains(&view.dtype) {
+        return DeviceWeight::upload(gpu, view);
+    }
+    let n = view
+        .rows
+        .checked_mul(view.cols)
+        .ok_or_else(|| VkError::shape("weight upload", format!("`{}` is too large", view.name)))?;
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(n)
+        .map_err(|_| VkError::OutOfMemory {
+            kind: "host",
+            during: "dequantizing a weight for upload",
+            bytes: n as u64 * 4,
+        })?;
+    values.resize(n, 0f32);
+    tern_core::quant::dequantize(view.dtype, view.data, &mut values).map_err(|e| {
+        VkError::Unsupported {
+            op: "weight upload",
+            what: format!("`{}`: {e:?}", view.name),
+        }
+    })?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    DeviceWeight::upload(
+        gpu,
+        &WeightView {
+            dtype: DType::F32,
+            data: &bytes,
+            ..*view
+        },
+    )
+}

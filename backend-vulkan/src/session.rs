@@ -1,0 +1,387 @@
+//! One conversation on the device: its KV cache and step memory in device memory, and core's
+//! plan of each step shape recorded into a command buffer once and replayed.
+//!
+//! What changes from step to step (the first position, the token ids, the RoPE table) lives
+//! in one host-visible buffer the kernels read, so a recording serves every step of its
+//! shape: decode replays one recording for every token, and a step allocates no device
+//! memory once its shape has been seen. The activations keep the arena layout core planned
+//! for the CPU ([`Plan::span`]), so the device runs the very plan the CPU backends run.
+
+use tern_core::backend::reference::rope_angles;
+use tern_core::exec::StepError;
+use tern_core::model::{ModelConfig, WeightId};
+use tern_core::plan::{Buf, LogitRows, Op, Plan};
+use tern_core::region::Region;
+
+use crate::batch::Batch;
+use crate::error::{Result, VkError};
+use crate::memory::Buffer;
+use crate::model::DeviceModel;
+use crate::ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat};
+
+/// Why a step on the device failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceStepError {
+    /// The request does not fit the plan, the model or the context.
+    #[error("{0}")]
+    Step(StepError),
+    #[error(transparent)]
+    Device(#[from] VkError),
+}
+
+/// Where a step's inputs and results sit in the host-visible buffer, in 32-bit words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IoLayout {
+    /// Most tokens and logit rows a step may have.
+    max_tokens: usize,
+    max_logit_rows: usize,
+    /// Word 0 holds the step's first position; then the token ids, the RoPE (cos, sin)
+    /// table (at an even word, as the kernel reads pairs), and the logits.
+    tokens: usize,
+    rope: usize,
+    logits: usize,
+    words: usize,
+}
+
+impl IoLayout {
+    fn new(c: &ModelConfig, max_tokens: usize, max_logit_rows: usize) -> Option<IoLayout> {
+        let tokens = 1;
+        let rope = (tokens + max_tokens).next_multiple_of(2);
+        let logits = rope.checked_add(max_tokens.checked_mul(c.rope_dim / 2 * 2)?)?;
+        let words = logits.checked_add(max_logit_rows.checked_mul(c.n_vocab)?)?;
+        Some(IoLayout {
+            max_tokens,
+            max_logit_rows,
+            tokens,
+            rope,
+            logits,
+            words,
+        })
+    }
+}
+
+/// A step shape's recording.
+struct Recording {
+    n_tokens: usize,
+    rows: LogitRows,
+    batch: Batch,
+}
+
+/// A KV cache and step memory on the device, and the recordings of the steps run so far.
+pub struct DeviceSession<'m> {
+    model: &'m DeviceModel,
+    kv: DeviceKv,
+    /// Every step's activations, at the offsets of its plan's arena.
+    acts: Buffer,
+    /// Attention's scores: `n_ctx` floats per (token, head) of the largest step.
+    scores: Buffer,
+    /// Inputs and results, mapped by the host (see [`IoLayout`]).
+    io: Buffer,
+    layout: IoLayout,
+    recordings: Vec<Recording>,
+    rope: Vec<f32>,
+    pairs: Vec<(f32, f32)>,
+    logit_bytes: Vec<u8>,
+    logits: Vec<f32>,
+}
+
+impl<'m> DeviceSession<'m> {
+    /// A session of `n_ctx` positions whose steps take up to `n_batch` tokens and want the
+    /// last token's logits; larger steps (every row's logits) grow the buffers when they
+    /// come, and only then allocate.
+    pub fn new(
+        model: &'m DeviceModel,
+        n_ctx: usize,
+        n_batch: usize,
+        kv_format: KvFormat,
+    ) -> Result<DeviceSession<'m>> {
+        let c = *model.config();
+        let n_batch = n_batch.clamp(1, n_ctx.max(1));
+        let kv = DeviceKv::new(&model.gpu, c.n_layer, n_ctx, c.kv_width(), kv_format)?;
+        let too_large = || VkError::shape("session", "the step buffers' sizes overflow");
+        let layout = IoLayout::new(&c, n_batch, 1).ok_or_else(too_large)?;
+        let plan = plan_for(&c, n_batch, n_ctx, LogitRows::Last)?;
+        let scores = scores_words(&c, n_batch, n_ctx).ok_or_else(too_large)?;
+        let gpu = &model.gpu;
+        Ok(DeviceSession {
+            model,
+            kv,
+            acts: gpu.buffer(plan.arena_bytes() as u64)?,
+            scores: gpu.buffer(scores as u64 * 4)?,
+            io: gpu.host_buffer(layout.words as u64 * 4)?,
+            layout,
+            recordings: Vec::new(),
+            rope: Vec::with_capacity(n_batch * (c.rope_dim / 2) * 2),
+            pairs: vec![(0.0, 0.0); c.rope_dim / 2],
+            logit_bytes: vec![0; c.n_vocab * 4],
+            logits: vec![0.0; c.n_vocab],
+        })
+    }
+
+    /// Positions the cache holds.
+    pub fn n_ctx(&self) -> usize {
+        self.kv.n_ctx
+    }
+
+    /// Bytes of device memory the KV cache takes.
+    pub fn kv_bytes(&self) -> u64 {
+        self.kv.keys.size() + self.kv.values.size()
+    }
+
+    /// Step shapes recorded so far (each recorded once, then replayed).
+    pub fn recorded_shapes(&self) -> usize {
+        self.recordings.len()
+    }
+
+    /// Bytes of device memory for activations, scores and the step's inputs and results.
+    pub fn step_bytes(&self) -> u64 {
+        self.acts.size() + self.scores.size() + self.io.size()
+    }
+
+    /// Runs `plan` on `tokens` at positions `pos..pos + tokens.len()` and returns the
+    /// logits (one row per token, or the last token's, as the plan says). Positions past
+    /// those already stored are simply overwritten, so a caller may rewind.
+    pub fn step(
+        &mut self,
+        plan: &Plan,
+        tokens: &[u32],
+        pos: usize,
+    ) -> core::result::Result<&mut [f32], DeviceStepError> {
+        self.check(plan, tokens, pos)
+            .map_err(DeviceStepError::Step)?;
+        self.fit(plan)?;
+        let c = *self.model.config();
+        let n = tokens.len();
+        self.rope.clear();
+        for t in 0..n {
+            rope_angles(&c, pos + t, &mut self.pairs);
+            self.rope
+                .extend(self.pairs.iter().flat_map(|&(c, s)| [c, s]));
+        }
+        let pos_word = u32::try_from(pos)
+            .map_err(|_| VkError::shape("step", format!("position {pos} past 32 bits")))?;
+        self.io.write_u32(0, &[pos_word])?;
+        self.io.write_u32(self.layout.tokens, tokens)?;
+        self.io.write_f32(self.layout.rope, &self.rope)?;
+
+        let shape = (n, plan.logit_rows());
+        let index = match self
+            .recordings
+            .iter()
+            .position(|r| (r.n_tokens, r.rows) == shape)
+        {
+            Some(i) => i,
+            None => {
+                let batch = self.record(plan)?;
+                self.recordings.push(Recording {
+                    n_tokens: n,
+                    rows: plan.logit_rows(),
+                    batch,
+                });
+                self.recordings.len() - 1
+            }
+        };
+        self.model.gpu.run(&mut self.recordings[index].batch)?;
+
+        let len = plan.n_logit_rows() * c.n_vocab;
+        let bytes = &mut self.logit_bytes[..len * 4];
+        self.io.read(self.layout.logits as u64 * 4, bytes)?;
+        for (x, b) in self.logits.iter_mut().zip(bytes.chunks_exact(4)) {
+            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(&mut self.logits[..len])
+    }
+
+    fn check(
+        &self,
+        plan: &Plan,
+        tokens: &[u32],
+        pos: usize,
+    ) -> core::result::Result<(), StepError> {
+        let c = self.model.config();
+        if plan.config() != c {
+            return Err(StepError::PlanMismatch);
+        }
+        if tokens.len() != plan.n_tokens() {
+            return Err(StepError::TokenCount {
+                plan: plan.n_tokens(),
+                got: tokens.len(),
+            });
+        }
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(StepError::BadToken {
+                token,
+                n_vocab: c.n_vocab,
+            });
+        }
+        let n_ctx = plan.n_ctx().min(self.kv.n_ctx);
+        if pos.saturating_add(tokens.len()) > n_ctx {
+            return Err(StepError::ContextFull {
+                pos,
+                n_tokens: tokens.len(),
+                n_ctx,
+            });
+        }
+        Ok(())
+    }
+
+    /// Grows whichever buffer is too small for `plan` (a larger step than any before);
+    /// recordings name the old buffers, so they are made again.
+    fn fit(&mut self, plan: &Plan) -> Result<()> {
+        let c = *self.model.config();
+        let too_large = || VkError::shape("step", "the step buffers' sizes overflow");
+        let n = plan.n_tokens();
+        let gpu = &self.model.gpu;
+        let mut grown = false;
+        if self.acts.size() < plan.arena_bytes() as u64 {
+            self.acts = gpu.buffer(plan.arena_bytes() as u64)?;
+            grown = true;
+        }
+        let scores = scores_words(&c, n, self.kv.n_ctx).ok_or_else(too_large)?;
+        if self.scores.words() < scores {
+            self.scores = gpu.buffer(scores as u64 * 4)?;
+            grown = true;
+        }
+        let rows = plan.n_logit_rows();
+        if n > self.layout.max_tokens || rows > self.layout.max_logit_rows {
+            let layout = IoLayout::new(
+                &c,
+                n.max(self.layout.max_tokens),
+                rows.max(self.layout.max_logit_rows),
+            )
+            .ok_or_else(too_large)?;
+            self.io = gpu.host_buffer(layout.words as u64 * 4)?;
+            self.layout = layout;
+            let logits = layout.max_logit_rows * c.n_vocab;
+            self.logit_bytes.resize(logits * 4, 0);
+            self.logits.resize(logits, 0.0);
+            grown = true;
+        }
+        if grown {
+            self.recordings.clear();
+        }
+        Ok(())
+    }
+
+    /// Records every op of `plan`, then the copy of its logits to the host-visible buffer.
+    fn record(&self, plan: &Plan) -> Result<Batch> {
+        let gpu = &self.model.gpu;
+        let c = plan.config();
+        let n = plan.n_tokens();
+        let act = |buf: Buf| {
+            let span = plan.span(buf);
+            self.acts.view(span.offset / 4, span.len)
+        };
+        let weight = |id: WeightId| -> Result<&DeviceWeight> {
+            self.model
+                .model
+                .weight(id)
+                .ok_or_else(|| VkError::shape("plan", format!("the model lacks {id:?}")))
+        };
+        let at = self.io.view(0, 1)?;
+        let shape = AttentionShape {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+        };
+        let mut batch = gpu.batch()?;
+        let b = &mut batch;
+        for op in plan.ops() {
+            match op {
+                Op::Embed { out } => {
+                    let ids = self.io.view(self.layout.tokens, n)?;
+                    gpu.embed(b, weight(WeightId::Embedding)?, ids, act(out)?)?;
+                }
+                Op::RmsNorm { weight: w, x, out } => {
+                    gpu.rms_norm(b, act(x)?, weight(w)?, c.rms_eps, act(out)?)?;
+                }
+                Op::MatMul {
+                    weight: w,
+                    x,
+                    out,
+                    last_row_only,
+                } => {
+                    let span = plan.span(x);
+                    let width = plan.width(x);
+                    let x = if last_row_only {
+                        self.acts.view(span.offset / 4 + span.len - width, width)?
+                    } else {
+                        act(x)?
+                    };
+                    let scratch = self.acts.view(plan.span(Buf::Scratch).offset / 4, x.len)?;
+                    gpu.matmul(b, weight(w)?, x, scratch, act(out)?)?;
+                }
+                Op::AddBias { weight: w, x } => gpu.add_bias(b, act(x)?, weight(w)?)?,
+                Op::HeadNorm { weight: w, x, .. } => {
+                    gpu.head_norm(b, act(x)?, weight(w)?, c.rms_eps)?;
+                }
+                Op::Rope { x, heads } => {
+                    let table = self.io.view(self.layout.rope, n * (c.rope_dim / 2) * 2)?;
+                    gpu.rope(b, act(x)?, heads.count(c), c, table)?;
+                }
+                Op::StoreKv { layer, k, v } => {
+                    gpu.kv_store(b, &self.kv, layer as usize, at, act(k)?, act(v)?)?;
+                }
+                Op::Attention { layer, q, out } => {
+                    let scores = self.scores.view(0, n * c.n_head * self.kv.n_ctx)?;
+                    let layer = layer as usize;
+                    gpu.attention(b, act(q)?, &self.kv, layer, shape, at, scores, act(out)?)?;
+                }
+                Op::SwiGlu { gate, up } => gpu.swiglu(b, act(gate)?, act(up)?)?,
+                Op::Add { x, y } => gpu.add(b, act(x)?, act(y)?)?,
+            }
+        }
+        let logits = act(Buf::Logits)?;
+        let to = self.io.view(self.layout.logits, logits.len)?;
+        gpu.raster(b, logits, to, &[Region::run(0, 0, logits.len)])?;
+        Ok(batch)
+    }
+}
+
+fn plan_for(c: &ModelConfig, n: usize, n_ctx: usize, rows: LogitRows) -> Result<Plan> {
+    Plan::new(c, n, n_ctx, rows).map_err(|e| VkError::shape("plan", e.to_string()))
+}
+
+fn scores_words(c: &ModelConfig, n_tokens: usize, n_ctx: usize) -> Option<usize> {
+    n_tokens.checked_mul(c.n_head)?.checked_mul(n_ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_core::model::{Arch, RopeStyle};
+
+    fn config() -> ModelConfig {
+        ModelConfig {
+            arch: Arch::Llama,
+            n_vocab: 7,
+            n_embd: 8,
+            n_layer: 1,
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim: 4,
+            n_ff: 16,
+            n_ctx_train: 64,
+            rms_eps: 1e-5,
+            rope_theta: 10000.0,
+            rope_freq_scale: 1.0,
+            rope_dim: 4,
+            rope_style: RopeStyle::AdjacentPairs,
+            qkv_bias: false,
+            qk_norm: false,
+        }
+    }
+
+    #[test]
+    fn io_layout_keeps_the_rope_table_on_an_even_word_and_regions_apart() {
+        let c = config();
+        for tokens in 1..6 {
+            let l = IoLayout::new(&c, tokens, 2).unwrap();
+            assert_eq!(l.rope % 2, 0);
+            assert!(l.tokens + tokens <= l.rope);
+            assert_eq!(l.logits, l.rope + tokens * 4);
+            assert_eq!(l.words, l.logits + 2 * 7);
+        }
+        assert_eq!(IoLayout::new(&c, usize::MAX, 1), None);
+    }
+}
