@@ -199,3 +199,76 @@ fn the_cli_says_what_became_of_the_cache() {
         "{err}"
     );
 }
+
+fn set_read_only(path: &Path, read_only: bool) {
+    let mut permissions = std::fs::metadata(path).unwrap().permissions();
+    permissions.set_readonly(read_only);
+    std::fs::set_permissions(path, permissions).unwrap();
+}
+
+#[test]
+fn a_read_only_cache_file_is_mapped_and_a_damaged_one_replaced() {
+    let model = MODELS[1];
+    let fresh = logits(&load_on(model, KvType::F16, BackendKind::Cpu));
+    let dir = Scratch::new("read-only-file");
+    drop(load_cached(model, &dir.0));
+    let file = cache_file(&dir.0);
+    set_read_only(&file, true);
+    let engine = load_cached(model, &dir.0);
+    assert!(
+        matches!(engine.pack_cache_status(), Some(CacheStatus::Mapped(_))),
+        "{:?}",
+        engine.pack_cache_status()
+    );
+    assert!(same_bits(&logits(&engine), &fresh));
+    drop(engine);
+
+    // Damaged and still read-only: the rebuilt file replaces it (the directory is writable).
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[2000] ^= 0x01;
+    set_read_only(&file, false);
+    std::fs::write(&file, bytes).unwrap();
+    set_read_only(&file, true);
+    let engine = load_cached(model, &dir.0);
+    assert!(
+        matches!(
+            engine.pack_cache_status(),
+            Some(CacheStatus::Rebuilt { .. })
+        ),
+        "{:?}",
+        engine.pack_cache_status()
+    );
+    assert!(same_bits(&logits(&engine), &fresh));
+}
+
+/// `/proc` takes no new files, whoever asks (permission bits would not stop a test run as
+/// root): a cache directory that cannot be written means running without a cache.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_read_only_cache_directory_runs_without_a_cache() {
+    let model = MODELS[1];
+    let fresh = logits(&load_on(model, KvType::F16, BackendKind::Cpu));
+    let engine = load_cached(model, Path::new("/proc"));
+    match engine.pack_cache_status() {
+        Some(CacheStatus::NotWritten { reason, .. }) => assert!(!reason.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    assert!(same_bits(&logits(&engine), &fresh));
+    let out = tern(&[
+        "run",
+        "-m",
+        repo(model).to_str().unwrap(),
+        "-p",
+        "Once",
+        "-n",
+        "2",
+        "--pack-cache",
+        "/proc",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot write the packed-weight cache"),
+        "{}",
+        stderr(&out)
+    );
+}
