@@ -1,8 +1,9 @@
 //! A whole model on the device: every weight uploaded once, in the layout the kernels read.
 //!
 //! Formats with a kernel of their own (F32, F16, Q4_0, Q8_0, Q4_K, Q6_K) keep the file's
-//! block layout; any other format is dequantized to f32 at upload, as are all vectors (norm
-//! weights and biases), which the row kernels read as plain f32.
+//! block layout; any other format is dequantized to f32 at upload (its matmuls still round
+//! activations as the stored format's would), as are all vectors (norm weights and biases),
+//! which the row kernels read as plain f32.
 
 use tern_core::DType;
 use tern_core::gguf::Gguf;
@@ -97,12 +98,10 @@ fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWe
         }
     })?;
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    DeviceWeight::upload(
-        gpu,
-        &WeightView {
-            dtype: DType::F32,
-            data: &bytes,
-            ..*view
-        },
-    )
+    let f32_view = WeightView {
+        dtype: DType::F32,
+        data: &bytes,
+        ..*view
+    };
+    DeviceWeight::upload_dequantized(gpu, &f32_view, view.dtype)
 }

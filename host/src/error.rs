@@ -29,6 +29,9 @@ pub enum EngineError {
     },
     #[error("invalid option: {0}")]
     Option(String),
+    /// The backend asked for cannot run here (no device, no driver, out of device memory).
+    #[error("{0}")]
+    Backend(String),
     #[error("the prompt has {n_tokens} tokens; the context holds {n_ctx}")]
     PromptTooLong { n_tokens: usize, n_ctx: usize },
     /// Found before tokenizing, which for such a text would cost time and memory in vain.

@@ -15,7 +15,10 @@ pub struct EngineMemory {
     pub weights_mapped: u64,
     /// Repacked weights mapped from a packed-weight cache file: file-backed too.
     pub weights_cached: u64,
-    /// The embedding table's bytes, in `embeddings_tier`.
+    /// Weights in a device's memory (the Vulkan backend), the embedding table included.
+    pub weights_device: u64,
+    /// The embedding table's bytes, in `embeddings_tier` (0 on a device, whose weights
+    /// include the table).
     pub embeddings: u64,
     pub embeddings_tier: Tier,
 }
@@ -26,6 +29,7 @@ impl Default for EngineMemory {
             weights_dram: 0,
             weights_mapped: 0,
             weights_cached: 0,
+            weights_device: 0,
             embeddings: 0,
             embeddings_tier: Tier::Mapped,
         }
@@ -37,7 +41,9 @@ impl Default for EngineMemory {
 pub struct SessionMemory {
     pub kv_dram: u64,
     pub kv_flash: u64,
-    /// Activations and scratch of the largest step.
+    /// The KV cache in a device's memory (the Vulkan backend).
+    pub kv_device: u64,
+    /// Activations and scratch of the largest step (in device memory on a device).
     pub arena: u64,
 }
 
@@ -89,32 +95,45 @@ pub struct MemoryReport {
 impl fmt::Display for MemoryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.engine;
-        writeln!(
-            f,
-            "  weights     {} in DRAM (repacked), {} mapped from the packed-weight cache, {} \
-             mapped from the model file",
-            Bytes(e.weights_dram),
-            Bytes(e.weights_cached),
-            Bytes(e.weights_mapped)
-        )?;
-        let where_embeddings = match e.embeddings_tier {
-            Tier::Dram => "in DRAM (a copy of the table)",
-            Tier::Mapped => "mapped from the model file",
-            Tier::Flash => "on flash (one row read per token)",
-        };
-        writeln!(
-            f,
-            "  embeddings  {} {where_embeddings}",
-            Bytes(e.embeddings)
-        )?;
-        if let Some(s) = &self.session {
+        if e.weights_device > 0 {
             writeln!(
                 f,
-                "  KV cache    {} in DRAM, {} on flash",
-                Bytes(s.kv_dram),
-                Bytes(s.kv_flash)
+                "  weights     {} in device memory (the embedding table included)",
+                Bytes(e.weights_device)
             )?;
-            writeln!(f, "  arena       {}", Bytes(s.arena))?;
+        } else {
+            writeln!(
+                f,
+                "  weights     {} in DRAM (repacked), {} mapped from the packed-weight cache, \
+                 {} mapped from the model file",
+                Bytes(e.weights_dram),
+                Bytes(e.weights_cached),
+                Bytes(e.weights_mapped)
+            )?;
+            let where_embeddings = match e.embeddings_tier {
+                Tier::Dram => "in DRAM (a copy of the table)",
+                Tier::Mapped => "mapped from the model file",
+                Tier::Flash => "on flash (one row read per token)",
+            };
+            writeln!(
+                f,
+                "  embeddings  {} {where_embeddings}",
+                Bytes(e.embeddings)
+            )?;
+        }
+        if let Some(s) = &self.session {
+            if s.kv_device > 0 {
+                writeln!(f, "  KV cache    {} in device memory", Bytes(s.kv_device))?;
+                writeln!(f, "  arena       {} in device memory", Bytes(s.arena))?;
+            } else {
+                writeln!(
+                    f,
+                    "  KV cache    {} in DRAM, {} on flash",
+                    Bytes(s.kv_dram),
+                    Bytes(s.kv_flash)
+                )?;
+                writeln!(f, "  arena       {}", Bytes(s.arena))?;
+            }
         }
         match &self.process {
             Some(p) => writeln!(
@@ -193,12 +212,14 @@ mod tests {
                 weights_dram: 363 << 20,
                 weights_cached: 2 << 20,
                 weights_mapped: 1 << 20,
+                weights_device: 0,
                 embeddings: 130 << 20,
                 embeddings_tier: Tier::Flash,
             },
             session: Some(SessionMemory {
                 kv_dram: 112 << 20,
                 kv_flash: 0,
+                kv_device: 0,
                 arena: 14 << 20,
             }),
             process: ProcessMemory::parse(STATUS),
@@ -215,5 +236,30 @@ mod tests {
         ] {
             assert!(r.contains(part), "{part} in\n{r}");
         }
+    }
+
+    #[test]
+    fn a_device_report_says_device_memory() {
+        let r = MemoryReport {
+            engine: EngineMemory {
+                weights_device: 800 << 20,
+                ..EngineMemory::default()
+            },
+            session: Some(SessionMemory {
+                kv_device: 56 << 20,
+                arena: 9 << 20,
+                ..SessionMemory::default()
+            }),
+            process: None,
+        }
+        .to_string();
+        for part in [
+            "weights     800.0 MiB in device memory",
+            "KV cache    56.0 MiB in device memory",
+            "arena       9.0 MiB in device memory",
+        ] {
+            assert!(r.contains(part), "{part} in\n{r}");
+        }
+        assert!(!r.contains("DRAM"), "{r}");
     }
 }

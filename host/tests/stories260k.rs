@@ -11,7 +11,7 @@ const Q8_0: &str = "models/stories260K-q8_0.gguf";
 
 #[test]
 fn f32_prompt_ids_and_greedy_continuations_equal_runc() {
-    for backend in BACKENDS {
+    for backend in backends() {
         greedy_continuations_equal_runc(&load_on(F32, KvType::F32, backend));
     }
 }
@@ -56,7 +56,7 @@ fn greedy_continuations_equal_runc(engine: &Engine) {
 fn f32_teacher_forced_logits_are_within_1e_4_of_runc() {
     let tokens = npy_ids("testdata/stories260K/logits/once_upon_a_time.tokens.npy");
     let runc = npy("testdata/stories260K/logits/once_upon_a_time.runc.npy");
-    for backend in BACKENDS {
+    for backend in backends() {
         let engine = load_on(F32, KvType::F32, backend);
         let logits = engine.session().unwrap().eval_all(&tokens).unwrap();
         let worst = max_abs(&logits, &runc.data);
@@ -69,7 +69,7 @@ fn f32_teacher_forced_logits_are_within_1e_4_of_runc() {
 fn q8_0_teacher_forced_logits_are_within_3_percent_of_llama_cpp() {
     let tokens = npy_ids("testdata/stories260K/logits/once_upon_a_time.tokens.npy");
     let reference = npy("testdata/stories260K/logits/once_upon_a_time.llama_cpp_q8_0.npy");
-    for backend in BACKENDS {
+    for backend in backends() {
         // llama.cpp ran this file with an f32 KV cache.
         let engine = load_on(Q8_0, KvType::F32, backend);
         let logits = engine.session().unwrap().eval_all(&tokens).unwrap();
@@ -86,7 +86,7 @@ fn q8_0_teacher_forced_logits_are_within_3_percent_of_llama_cpp() {
 fn decoding_in_one_step_or_token_by_token_gives_the_same_logits() {
     let tokens = npy_ids("testdata/stories260K/logits/once_upon_a_time.tokens.npy");
     for (model, kv) in [(F32, KvType::F32), (Q8_0, KvType::F16)] {
-        for backend in BACKENDS {
+        for backend in backends() {
             let engine = load_on(model, kv, backend);
             let all = engine.session().unwrap().eval_all(&tokens).unwrap();
             let mut session = engine.session().unwrap();

@@ -134,7 +134,7 @@ fn stories260k_results_are_the_same_in_every_tier() {
         "models/stories260K-f32.gguf",
         "models/stories260K-q8_0.gguf",
     ] {
-        for backend in BACKENDS {
+        for backend in CPU_BACKENDS {
             for kv in [KvType::F16, KvType::F32] {
                 check_model(path, backend, kv, &tokens);
             }

@@ -10,10 +10,14 @@ use crate::gpu::Gpu;
 use crate::memory::Buffer;
 use crate::shaders::Shader;
 
-/// A weight tensor uploaded once, in the file's own block layout.
+/// A weight tensor uploaded once, in the file's own block layout (or dequantized).
 pub struct DeviceWeight {
     pub(crate) buf: Buffer,
     pub dtype: DType,
+    /// The format the file stores, whose activation rounding the matmul applies (the
+    /// reference rounds activations to the partner format of the stored weights), so a
+    /// weight dequantized at upload computes what the stored one would.
+    pub stored: DType,
     pub rows: usize,
     pub cols: usize,
 }
@@ -42,9 +46,22 @@ impl DeviceWeight {
         Ok(DeviceWeight {
             buf: gpu.buffer_bytes(w.data)?,
             dtype: w.dtype,
+            stored: w.dtype,
             rows: w.rows,
             cols: w.cols,
         })
+    }
+
+    /// Uploads `w`, dequantized to f32 by the caller from `stored`, keeping `stored`'s
+    /// activation rounding.
+    pub fn upload_dequantized(
+        gpu: &Gpu,
+        w: &WeightView<'_>,
+        stored: DType,
+    ) -> Result<DeviceWeight> {
+        let mut weight = DeviceWeight::upload(gpu, w)?;
+        weight.stored = stored;
+        Ok(weight)
     }
 
     /// Bytes of device memory the weight takes.
@@ -64,16 +81,29 @@ impl DeviceWeight {
     }
 }
 
-fn matmul_shader(dtype: DType) -> Option<(Shader, Option<Shader>)> {
+fn matmul_shader(dtype: DType) -> Option<Shader> {
     Some(match dtype {
-        DType::F32 => (Shader::MatmulF32, None),
-        DType::F16 => (Shader::MatmulF16, Some(Shader::RoundF16)),
-        DType::Q4_0 => (Shader::MatmulQ4_0, Some(Shader::RoundQ8_0)),
-        DType::Q8_0 => (Shader::MatmulQ8_0, Some(Shader::RoundQ8_0)),
-        DType::Q4_K => (Shader::MatmulQ4K, Some(Shader::RoundQ8K)),
-        DType::Q6_K => (Shader::MatmulQ6K, Some(Shader::RoundQ8K)),
+        DType::F32 => Shader::MatmulF32,
+        DType::F16 => Shader::MatmulF16,
+        DType::Q4_0 => Shader::MatmulQ4_0,
+        DType::Q8_0 => Shader::MatmulQ8_0,
+        DType::Q4_K => Shader::MatmulQ4K,
+        DType::Q6_K => Shader::MatmulQ6K,
         _ => return None,
     })
+}
+
+/// The kernel that rounds activations as the reference does for weights stored as
+/// `stored`; `None` keeps them f32 (F32 weights, and BF16, which has no rounding kernel).
+fn round_shader(stored: DType) -> Option<Shader> {
+    match stored {
+        DType::F16 => Some(Shader::RoundF16),
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
+            Some(Shader::RoundQ8_0)
+        }
+        DType::Q4_K | DType::Q5_K | DType::Q6_K => Some(Shader::RoundQ8K),
+        _ => None,
+    }
 }
 
 fn embed_shader(dtype: DType) -> Option<Shader> {
@@ -101,10 +131,11 @@ impl Gpu {
         out: View<'a>,
     ) -> Result<()> {
         const OP: &str = "matmul";
-        let (shader, round) = matmul_shader(w.dtype).ok_or_else(|| VkError::Unsupported {
+        let shader = matmul_shader(w.dtype).ok_or_else(|| VkError::Unsupported {
             op: OP,
             what: format!("{:?} weights", w.dtype),
         })?;
+        let round = round_shader(w.stored);
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(VkError::shape(
                 OP,

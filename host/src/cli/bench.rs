@@ -12,7 +12,7 @@ use tern::memory::MemoryReport;
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
-use super::run::{ComputeArgs, say_cache_status};
+use super::run::{ComputeArgs, say_load_status};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -187,7 +187,7 @@ pub fn bench(args: BenchArgs) -> Result<(), EngineError> {
     };
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let info = model_info(&engine);
-    say_cache_status(&engine);
+    say_load_status(&engine);
 
     let mut session = engine.session()?;
     let after_load = session.memory_report();

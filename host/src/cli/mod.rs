@@ -1,6 +1,7 @@
 //! Argument parsing and the subcommands.
 
 mod bench;
+mod devices;
 mod inspect;
 mod run;
 
@@ -8,7 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Tern runs large language models from GGUF files on the CPUs of phones, boards and PCs.
+/// Tern runs large language models from GGUF files on the CPUs and GPUs of phones, boards
+/// and PCs.
 #[derive(Parser, Debug)]
 #[command(name = "tern", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -24,6 +26,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure prompt and generation speed, printed like llama.cpp's llama-bench.
     Bench(bench::BenchArgs),
+    /// List the Vulkan devices, numbered for `--device N`, with the features they offer.
+    Devices(devices::DevicesArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Devices(args) => devices::devices(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

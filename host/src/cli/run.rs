@@ -74,6 +74,10 @@ pub(super) struct ComputeArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
+    /// The Vulkan device, as `tern devices` numbers them [default: the first GPU; for
+    /// `--backend vulkan` without a GPU, the first device of any kind]
+    #[arg(long, value_name = "N")]
+    device: Option<usize>,
     /// Threads that compute [default: the number of physical cores]
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
@@ -120,6 +124,7 @@ impl ComputeArgs {
             n_batch,
             kv_type: self.kv_type.into(),
             backend: self.backend.into(),
+            device: self.device,
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
             pack_cache: self.pack_cache_dir(model),
@@ -183,6 +188,12 @@ impl From<KvTypeArg> for KvType {
 pub(super) enum BackendArg {
     /// Repacked weights and integer SIMD kernels for this CPU, on all threads
     Cpu,
+    /// A Vulkan device: weights, KV cache and activations in device memory (see `tern
+    /// devices`)
+    Vulkan,
+    /// Vulkan on a real GPU when one answers (never a CPU emulation such as lavapipe), else
+    /// the CPU
+    Auto,
     /// The plain scalar backend every other backend is checked against
     Reference,
 }
@@ -191,6 +202,8 @@ impl From<BackendArg> for BackendKind {
     fn from(arg: BackendArg) -> BackendKind {
         match arg {
             BackendArg::Cpu => BackendKind::Cpu,
+            BackendArg::Vulkan => BackendKind::Vulkan,
+            BackendArg::Auto => BackendKind::Auto,
             BackendArg::Reference => BackendKind::Reference,
         }
     }
@@ -298,16 +311,19 @@ pub fn load(
     if elapsed > Duration::from_millis(500) {
         eprintln!("loaded {} in {:.2} s", engine.name(), elapsed.as_secs_f64());
     }
-    say_cache_status(&engine);
+    say_load_status(&engine);
     Ok(engine)
 }
 
-/// One stderr line on what became of the packed-weight cache: a cache found and mapped goes
-/// without saying, anything else is news.
-pub(super) fn say_cache_status(engine: &Engine) {
+/// One stderr line on what became of the packed-weight cache (a cache found and mapped goes
+/// without saying, anything else is news), and one on why `--backend auto` chose the CPU.
+pub(super) fn say_load_status(engine: &Engine) {
     match engine.pack_cache_status() {
         None | Some(CacheStatus::Mapped(_)) => {}
         Some(status) => eprintln!("{status}"),
+    }
+    if let Some(note) = engine.backend_note() {
+        eprintln!("{note}");
     }
 }
 

@@ -56,6 +56,9 @@ pub(crate) enum Compute {
         backend: Cpu<HostKernels>,
         model: CpuModel,
     },
+    /// Weights in a Vulkan device's memory; sessions step on the device.
+    #[cfg(feature = "vulkan")]
+    Vulkan(tern_backend_vulkan::DeviceModel),
 }
 
 /// A loaded model with, for the CPU backend given a cache directory, the packed-weight cache
@@ -64,6 +67,18 @@ pub(crate) struct Loaded {
     pub compute: Compute,
     pub cache: Option<PackCache>,
     pub cache_status: Option<CacheStatus>,
+    /// Why `--backend auto` chose the CPU.
+    pub backend_note: Option<String>,
+}
+
+/// What the backend choice needs besides the model.
+pub(crate) struct LoadOptions<'a> {
+    pub kind: BackendKind,
+    /// The Vulkan device asked for.
+    pub device: Option<usize>,
+    /// Why only a CPU backend can serve the other options, if so (for `auto`).
+    pub needs_cpu: Option<&'static str>,
+    pub pack_cache: Option<&'a Path>,
 }
 
 impl Compute {
@@ -72,14 +87,43 @@ impl Compute {
     /// head, as embedding rows, which fault back in). With `pack_cache`, the CPU backend's
     /// packed weights come from (or go to) a cache file in that directory.
     pub(crate) fn load(
-        kind: BackendKind,
+        options: LoadOptions<'_>,
         gguf: &Gguf<'static>,
         config: ModelConfig,
-        pack_cache: Option<&Path>,
         release: impl Fn(&[u8]),
     ) -> Result<Loaded, String> {
+        let mut backend_note = None;
+        let kind = match options.kind {
+            BackendKind::Auto => match auto_device(&options) {
+                Ok(index) => (BackendKind::Vulkan, Some(index)),
+                Err(why) => {
+                    backend_note = Some(format!("{why}; running on the CPU"));
+                    (BackendKind::Cpu, None)
+                }
+            },
+            kind => (kind, options.device),
+        };
+        let pack_cache = options.pack_cache;
         let backend = match kind {
-            BackendKind::Reference => {
+            #[cfg(feature = "vulkan")]
+            (BackendKind::Vulkan, device) => {
+                let model = super::vulkan::load(device, gguf, config)?;
+                // Every weight now lives in device memory: the file's pages can go.
+                release(gguf.bytes());
+                return Ok(Loaded {
+                    compute: Compute::Vulkan(model),
+                    cache: None,
+                    cache_status: None,
+                    backend_note,
+                });
+            }
+            #[cfg(not(feature = "vulkan"))]
+            (BackendKind::Vulkan, _) => {
+                return Err(
+                    "this build of Tern has no Vulkan backend (cargo feature `vulkan`)".into(),
+                );
+            }
+            (BackendKind::Reference, _) => {
                 let model = Model::load(
                     gguf,
                     config,
@@ -91,9 +135,10 @@ impl Compute {
                     compute: Compute::Reference(model),
                     cache: None,
                     cache_status: None,
+                    backend_note,
                 });
             }
-            BackendKind::Cpu => Cpu::new(host_kernels()),
+            (BackendKind::Cpu | BackendKind::Auto, _) => Cpu::new(host_kernels()),
         };
         let pack = || {
             Model::load(
@@ -126,6 +171,7 @@ impl Compute {
             compute: Compute::Cpu { backend, model },
             cache,
             cache_status,
+            backend_note,
         })
     }
 
@@ -158,6 +204,8 @@ impl Compute {
                     }
                 }
             }
+            #[cfg(feature = "vulkan")]
+            Compute::Vulkan(model) => m.weights_device = model.weight_bytes(),
         }
         m
     }
@@ -167,6 +215,9 @@ impl Compute {
         match self {
             Compute::Reference(model) => model.weight(WeightId::Embedding).copied(),
             Compute::Cpu { model, .. } => model.weight(WeightId::Embedding).map(|w| w.view),
+            // The device keeps its own copy.
+            #[cfg(feature = "vulkan")]
+            Compute::Vulkan(_) => None,
         }
     }
 
@@ -174,6 +225,8 @@ impl Compute {
         match self {
             Compute::Reference(model) => &model.config,
             Compute::Cpu { model, .. } => &model.config,
+            #[cfg(feature = "vulkan")]
+            Compute::Vulkan(model) => model.config(),
         }
     }
 
@@ -182,10 +235,14 @@ impl Compute {
         match self {
             Compute::Reference(_) => "reference".into(),
             Compute::Cpu { backend, .. } => format!("cpu ({})", backend.kernels.name()),
+            #[cfg(feature = "vulkan")]
+            Compute::Vulkan(model) => format!("vulkan ({})", model.gpu().info().name),
         }
     }
 
-    /// Runs one step; see [`Runner::step`]. Embedding rows come from `embeddings` when given.
+    /// Runs one step on a CPU backend; see [`Runner::step`]. Embedding rows come from
+    /// `embeddings` when given. A device model's sessions step on the device instead
+    /// (`tern_backend_vulkan::DeviceSession`); handed one here, this refuses the plan.
     pub(crate) fn step<'a, 's>(
         &'s self,
         plan: &Plan,
@@ -210,6 +267,36 @@ impl Compute {
                 embeddings,
             }
             .step(plan, kv, arena, tokens, pos),
+            #[cfg(feature = "vulkan")]
+            Compute::Vulkan(_) => Err(StepError::PlanMismatch),
         }
     }
+
+    /// Whether weights live in a device's memory (and sessions step there).
+    pub(crate) fn on_device(&self) -> bool {
+        #[cfg(feature = "vulkan")]
+        return self.device_model().is_some();
+        #[cfg(not(feature = "vulkan"))]
+        return false;
+    }
+
+    /// The model on a Vulkan device, if that is where it was loaded.
+    #[cfg(feature = "vulkan")]
+    pub(crate) fn device_model(&self) -> Option<&tern_backend_vulkan::DeviceModel> {
+        match self {
+            Compute::Vulkan(model) => Some(model),
+            _ => None,
+        }
+    }
+}
+
+/// The device `--backend auto` takes, or why it takes the CPU.
+fn auto_device(options: &LoadOptions<'_>) -> Result<usize, String> {
+    if let Some(why) = options.needs_cpu {
+        return Err(format!("{why} needs a CPU backend"));
+    }
+    #[cfg(feature = "vulkan")]
+    return super::vulkan::real_gpu(options.device);
+    #[cfg(not(feature = "vulkan"))]
+    return Err("this build of Tern has no Vulkan backend".into());
 }

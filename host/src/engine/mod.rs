@@ -7,12 +7,16 @@ mod model_bytes;
 mod pack_cache;
 mod session;
 mod tiers;
+#[cfg(feature = "vulkan")]
+mod vulkan;
 
 pub use model_bytes::ModelBytes;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
 pub use tern_storage::Tier;
 pub use tiers::FlashIo;
+#[cfg(feature = "vulkan")]
+pub use vulkan::describe_devices;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -45,6 +49,12 @@ pub enum BackendKind {
     Cpu,
     /// The scalar reference backend: slow, plain, the oracle.
     Reference,
+    /// A Vulkan device ([`EngineOptions::device`], else the first GPU, else the first
+    /// device of any kind): weights, KV cache and activations in device memory.
+    Vulkan,
+    /// Vulkan on a real GPU when one answers (never a CPU emulation such as lavapipe), else
+    /// the CPU backend; [`Engine::backend_note`] says why the CPU was chosen.
+    Auto,
 }
 
 /// How an engine loads a model and sizes its sessions.
@@ -56,6 +66,8 @@ pub struct EngineOptions {
     pub n_batch: usize,
     pub kv_type: KvType,
     pub backend: BackendKind,
+    /// The Vulkan device to use, as `tern devices` numbers them; `None` picks one.
+    pub device: Option<usize>,
     /// Threads that compute, the caller's included; 0 picks the number of physical cores.
     pub threads: usize,
     /// Pin each worker thread to its own core: for a process that owns the machine.
@@ -83,6 +95,7 @@ impl Default for EngineOptions {
             n_batch: 512,
             kv_type: KvType::default(),
             backend: BackendKind::default(),
+            device: None,
             threads: 0,
             pin_threads: false,
             pack_cache: None,
@@ -101,6 +114,7 @@ pub struct Engine {
     #[allow(dead_code)] // Owns the mapping that `compute` views.
     pack_cache: Option<tern_storage::pack_cache::PackCache>,
     cache_status: Option<CacheStatus>,
+    backend_note: Option<String>,
     embeddings: tiers::EmbeddingStore,
     gguf: Gguf<'static>,
     tokenizer: Tokenizer,
@@ -202,15 +216,36 @@ impl Engine {
                 options.threads
             )));
         }
-        let loaded = Compute::load(
-            options.backend,
-            &gguf,
-            config,
-            options.pack_cache.as_deref(),
-            |copied| bytes.release(copied),
-        )
-        .map_err(model_err)?;
+        // Tiers only the CPU backends have.
+        let needs_cpu = if options.kv_dram_tokens.is_some() {
+            Some("--kv-dram-tokens")
+        } else if matches!(options.embeddings, Some(Tier::Flash | Tier::Dram)) {
+            Some("--embeddings flash|dram")
+        } else {
+            None
+        };
+        if let (BackendKind::Vulkan, Some(option)) = (options.backend, needs_cpu) {
+            return Err(EngineError::Option(format!(
+                "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache                  and the embedding table in device memory"
+            )));
+        }
+        let load = compute::LoadOptions {
+            kind: options.backend,
+            device: options.device,
+            needs_cpu,
+            pack_cache: options.pack_cache.as_deref(),
+        };
+        let loaded = Compute::load(load, &gguf, config, |copied| bytes.release(copied)).map_err(
+            |message| match options.backend {
+                // The device, not the model, is what failed.
+                BackendKind::Vulkan if message.starts_with("Vulkan:") => {
+                    EngineError::Backend(message)
+                }
+                _ => model_err(message),
+            },
+        )?;
         let embeddings = match loaded.compute.embedding_table() {
+            _ if loaded.compute.on_device() => tiers::EmbeddingStore::Mapped,
             Some(table) => {
                 let default = if file.is_some() {
                     Tier::Flash
@@ -237,6 +272,7 @@ impl Engine {
             compute: loaded.compute,
             pack_cache: loaded.cache,
             cache_status: loaded.cache_status,
+            backend_note: loaded.backend_note,
             embeddings,
             gguf,
             tokenizer,
@@ -255,6 +291,11 @@ impl Engine {
     /// What became of the packed-weight cache on this load (`None` without one).
     pub fn pack_cache_status(&self) -> Option<&CacheStatus> {
         self.cache_status.as_ref()
+    }
+
+    /// Why `--backend auto` runs on the CPU (`None` when it did not, or was not asked).
+    pub fn backend_note(&self) -> Option<&str> {
+        self.backend_note.as_deref()
     }
 
     /// The weights by memory tier.

@@ -76,53 +76,38 @@ fn per_second(n: usize, t: Duration) -> f64 {
     }
 }
 
-/// A KV cache, an arena and the tokens fed so far.
+/// A KV cache, step memory and the tokens fed so far.
 pub struct Session<'e> {
     engine: &'e Engine,
-    kv: SessionKv,
-    /// Embedding rows from flash or a copy of the table; `None` reads the mapped table.
-    embeddings: Option<Box<dyn RowSource + 'e>>,
-    arena: Vec<u8>,
+    state: StepState<'e>,
     /// Tokens in the KV cache, in order.
     tokens: Vec<u32>,
 }
 
+/// Where a session's KV cache and step memory live.
+enum StepState<'e> {
+    /// In the process's memory (and on flash), for the CPU backends.
+    Host(HostState<'e>),
+    /// In a Vulkan device's memory.
+    #[cfg(feature = "vulkan")]
+    Device(Box<tern_backend_vulkan::DeviceSession<'e>>),
+}
+
+struct HostState<'e> {
+    kv: SessionKv,
+    /// Embedding rows from flash or a copy of the table; `None` reads the mapped table.
+    embeddings: Option<Box<dyn RowSource + 'e>>,
+    arena: Vec<u8>,
+}
+
 impl<'e> Session<'e> {
     pub(super) fn new(engine: &'e Engine) -> Result<Session<'e>, EngineError> {
-        let c = engine.config();
         let n_ctx = engine.n_ctx();
-        let n_batch = engine.options().n_batch.min(n_ctx);
-        let spill_dir = engine.kv_spill_dir();
-        if engine.options().kv_dram_tokens.is_some_and(|n| n < n_ctx) {
-            std::fs::create_dir_all(&spill_dir).map_err(|source| EngineError::KvSpill {
-                dir: spill_dir.clone(),
-                source,
-            })?;
-        }
-        let kv = SessionKv::new(KvPlan {
-            kv_type: engine.options().kv_type,
-            shape: KvShape {
-                n_layer: c.n_layer,
-                n_ctx,
-                width: c.kv_width(),
-            },
-            dram_tokens: engine.options().kv_dram_tokens,
-            spill_dir: &spill_dir,
-        })?;
-        let embeddings = engine.row_source()?;
-        // The largest step of generation: a full batch, the last row's logits. Teacher
-        // forcing ([`Session::eval_all`]) wants every row's and grows the arena when it does
-        // (a batch of 512 rows of a 150k vocabulary would be 300 MiB of logits held for good).
-        let plan = Plan::new(c, n_batch, n_ctx, LogitRows::Last)
-            .map_err(|e| EngineError::Option(e.to_string()))?;
-        let arena = filled_vec(plan.arena_bytes() + Arena::ALIGN, "activation arena")?;
         let mut tokens = Vec::new();
         tokens.reserve_exact(n_ctx);
         Ok(Session {
             engine,
-            kv,
-            embeddings,
-            arena,
+            state: StepState::new(engine)?,
             tokens,
         })
     }
@@ -134,24 +119,43 @@ impl<'e> Session<'e> {
 
     /// This session's memory: its KV cache by tier and its activation arena.
     pub fn memory(&self) -> SessionMemory {
+        // Without the `vulkan` feature the host is the only state.
+        #[allow(clippy::infallible_destructuring_match)]
+        let host = match &self.state {
+            StepState::Host(host) => host,
+            #[cfg(feature = "vulkan")]
+            StepState::Device(device) => {
+                return SessionMemory {
+                    kv_device: device.kv_bytes(),
+                    arena: device.step_bytes(),
+                    ..SessionMemory::default()
+                };
+            }
+        };
         let element = match self.engine.options().kv_type {
             KvType::F32 => 4,
             KvType::F16 => 2,
         };
-        let (kv_dram, kv_flash) = self.kv.tiers(element);
+        let (kv_dram, kv_flash) = host.kv.tiers(element);
         SessionMemory {
             kv_dram,
             kv_flash,
-            arena: self.arena.len() as u64,
+            kv_device: 0,
+            arena: host.arena.len() as u64,
         }
     }
 
     /// Bytes this session has moved to and from flash so far.
     pub fn flash_io(&self) -> FlashIo {
-        let (kv_bytes_read, kv_bytes_written) = self.kv.io();
+        // Without the `vulkan` feature the host is the only state.
+        #[allow(irrefutable_let_patterns)]
+        let StepState::Host(host) = &self.state else {
+            return FlashIo::default();
+        };
+        let (kv_bytes_read, kv_bytes_written) = host.kv.io();
         let from_flash = self.engine.memory().embeddings_tier == super::Tier::Flash;
         FlashIo {
-            embedding_bytes_read: match &self.embeddings {
+            embedding_bytes_read: match &host.embeddings {
                 Some(rows) if from_flash => rows.bytes_read(),
                 _ => 0,
             },
@@ -203,36 +207,62 @@ impl<'e> Session<'e> {
     }
 
     fn step(&mut self, tokens: &[u32], rows: LogitRows) -> Result<&mut [f32], EngineError> {
-        if rows == LogitRows::All {
-            let plan = Plan::new(
-                self.engine.config(),
-                tokens.len(),
-                self.engine.n_ctx(),
-                rows,
-            )
-            .map_err(|e| EngineError::Option(e.to_string()))?;
-            let needed = plan.arena_bytes() + Arena::ALIGN;
-            if self.arena.len() < needed {
-                self.arena = filled_vec(needed, "activation arena")?;
-            }
+        step(self.engine, &mut self.state, &mut self.tokens, tokens, rows)
+    }
+}
+
+impl<'e> StepState<'e> {
+    fn new(engine: &'e Engine) -> Result<StepState<'e>, EngineError> {
+        let c = engine.config();
+        let n_ctx = engine.n_ctx();
+        let n_batch = engine.options().n_batch.min(n_ctx);
+        #[cfg(feature = "vulkan")]
+        if let Some(model) = engine.compute().device_model() {
+            let format = match engine.options().kv_type {
+                KvType::F32 => tern_backend_vulkan::KvFormat::F32,
+                KvType::F16 => tern_backend_vulkan::KvFormat::F16,
+            };
+            let device = tern_backend_vulkan::DeviceSession::new(model, n_ctx, n_batch, format)
+                .map_err(|e| EngineError::Backend(format!("Vulkan: {e}")))?;
+            return Ok(StepState::Device(Box::new(device)));
         }
-        step(
-            self.engine,
-            (&mut self.kv, self.embeddings.as_deref_mut()),
-            &mut self.arena,
-            &mut self.tokens,
-            tokens,
-            rows,
-        )
+        let spill_dir = engine.kv_spill_dir();
+        if engine.options().kv_dram_tokens.is_some_and(|n| n < n_ctx) {
+            std::fs::create_dir_all(&spill_dir).map_err(|source| EngineError::KvSpill {
+                dir: spill_dir.clone(),
+                source,
+            })?;
+        }
+        let kv = SessionKv::new(KvPlan {
+            kv_type: engine.options().kv_type,
+            shape: KvShape {
+                n_layer: c.n_layer,
+                n_ctx,
+                width: c.kv_width(),
+            },
+            dram_tokens: engine.options().kv_dram_tokens,
+            spill_dir: &spill_dir,
+        })?;
+        let embeddings = engine.row_source()?;
+        // The largest step of generation: a full batch, the last row's logits. Teacher
+        // forcing ([`Session::eval_all`]) wants every row's and grows the arena when it does
+        // (a batch of 512 rows of a 150k vocabulary would be 300 MiB of logits held for good).
+        let plan = Plan::new(c, n_batch, n_ctx, LogitRows::Last)
+            .map_err(|e| EngineError::Option(e.to_string()))?;
+        let arena = filled_vec(plan.arena_bytes() + Arena::ALIGN, "activation arena")?;
+        Ok(StepState::Host(HostState {
+            kv,
+            embeddings,
+            arena,
+        }))
     }
 }
 
 /// Runs one step of `tokens` after `history` (which it extends) and returns the logits, which
-/// live in `arena`. A free function so that the logits borrow only the arena.
+/// live in the step memory of `state`. A free function so that the logits borrow only that.
 fn step<'a>(
     engine: &Engine,
-    (kv, mut embeddings): (&mut SessionKv, Option<&mut (dyn RowSource + '_)>),
-    arena: &'a mut [u8],
+    state: &'a mut StepState<'_>,
     history: &mut Vec<u32>,
     tokens: &[u32],
     rows: LogitRows,
@@ -247,13 +277,46 @@ fn step<'a>(
     }
     let plan = Plan::new(engine.config(), tokens.len(), n_ctx, rows)
         .map_err(|e| EngineError::Option(e.to_string()))?;
+    let logits = match state {
+        StepState::Host(host) => host_step(engine, host, &plan, tokens, pos)?,
+        #[cfg(feature = "vulkan")]
+        StepState::Device(device) => device.step(&plan, tokens, pos).map_err(|e| match e {
+            tern_backend_vulkan::DeviceStepError::Step(e) => EngineError::Step(e),
+            tern_backend_vulkan::DeviceStepError::Device(e) => {
+                EngineError::Backend(format!("Vulkan: {e}"))
+            }
+        })?,
+    };
+    history.extend_from_slice(tokens);
+    Ok(logits)
+}
+
+fn host_step<'a>(
+    engine: &Engine,
+    host: &'a mut HostState<'_>,
+    plan: &Plan,
+    tokens: &[u32],
+    pos: usize,
+) -> Result<&'a mut [f32], EngineError> {
+    if plan.logit_rows() == LogitRows::All {
+        let needed = plan.arena_bytes() + Arena::ALIGN;
+        if host.arena.len() < needed {
+            host.arena = filled_vec(needed, "activation arena")?;
+        }
+    }
+    let HostState {
+        kv,
+        embeddings,
+        arena,
+    } = host;
+    let mut embeddings = embeddings.as_deref_mut();
     let rows_source = embeddings
         .as_deref_mut()
         .map(|e| e as &mut dyn EmbeddingRows);
-    let logits = engine
+    engine
         .compute()
         .step(
-            &plan,
+            plan,
             (kv.cache(), rows_source),
             Arena::new(arena),
             tokens,
@@ -263,9 +326,7 @@ fn step<'a>(
         .map_err(|e| {
             let spill_dir = engine.kv_spill_dir();
             tiers::explain(e.into(), kv, embeddings, engine.name(), &spill_dir)
-        })?;
-    history.extend_from_slice(tokens);
-    Ok(logits)
+        })
 }
 
 impl Session<'_> {
@@ -334,8 +395,7 @@ impl Session<'_> {
             }
             let logits = step(
                 self.engine,
-                (&mut self.kv, self.embeddings.as_deref_mut()),
-                &mut self.arena,
+                &mut self.state,
                 &mut self.tokens,
                 &[next],
                 LogitRows::Last,

@@ -46,8 +46,44 @@ pub fn assert_fails_with(args: &[&str], needle: &str) -> Output {
     out
 }
 
-/// Every backend this build has, the default first: each must pass every whole-model test.
-pub const BACKENDS: [BackendKind; 2] = [BackendKind::Cpu, BackendKind::Reference];
+/// The CPU backends, the default first: each must pass every whole-model test.
+pub const CPU_BACKENDS: [BackendKind; 2] = [BackendKind::Cpu, BackendKind::Reference];
+
+/// Every backend this build has and this machine runs: the CPU backends, and Vulkan where a
+/// device answers. With `TERN_VULKAN_TESTS=1` (as in CI, which installs lavapipe) a missing
+/// Vulkan device fails the test instead of leaving Vulkan out.
+pub fn backends() -> Vec<BackendKind> {
+    let mut all = CPU_BACKENDS.to_vec();
+    if vulkan_device() {
+        all.push(BackendKind::Vulkan);
+    }
+    all
+}
+
+#[cfg(feature = "vulkan")]
+fn vulkan_device() -> bool {
+    use std::sync::OnceLock;
+    static FOUND: OnceLock<Result<usize, String>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| tern::engine::describe_devices().map(|d| d.len()));
+    let required = std::env::var_os("TERN_VULKAN_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
+    match found {
+        Ok(n) if *n > 0 => true,
+        Ok(_) | Err(_) if required => {
+            panic!("TERN_VULKAN_TESTS is set but no Vulkan device: {found:?}")
+        }
+        _ => {
+            eprintln!(
+                "no Vulkan device ({found:?}): Vulkan left out (TERN_VULKAN_TESTS=1 requires it)"
+            );
+            false
+        }
+    }
+}
+
+#[cfg(not(feature = "vulkan"))]
+fn vulkan_device() -> bool {
+    false
+}
 
 /// Loads a model on the default backend with an f32 KV cache (the references keep f32 or f16
 /// caches; f32 is exact).
