@@ -1,10 +1,13 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Causal grouped-query attention over a KV cache laid out [layer][pos][width], as
-// core/src/backend/reference/attention.rs: query row t (position first + t), head h reads
-// KV head h / group over positions 0..=first + t; scores scaled, softmax in f32, then the
-// probability-weighted sum of values. With an f16 cache (KV_F16) the query and the
-// probabilities are rounded to f16 first, as the reference does. One workgroup per
+// Causal grouped-query attention over a KV cache laid out [layer][pos][width], in the
+// reference's arithmetic (core/src/backend/reference/attention.rs, which is llama.cpp's):
+// query row t (position first + t), head h reads KV head h / group over positions
+// 0..=first + t. Each score is a dot product summed in ggml's lane order (16 lanes for head
+// dims that are multiples of 16, else 64 lanes and a tail added in f64), scaled; the softmax
+// takes ggml's exp, sums each group of 16 positions by halving and adds the groups in f64;
+// the output is the probability-weighted sum of values in the same lane order. With an f16
+// cache (KV_F16) the query and the probabilities are rounded to f16 first. One workgroup per
 // (head, token); scores go to a scratch buffer, one `n_ctx`-long row per (token, head).
 // The first position is read from a buffer, not pushed, so one recording serves every step;
 // a step that would pass the cache's end writes nothing.
@@ -33,6 +36,7 @@ layout(push_constant) uniform Params {
 } p;
 
 #include "common.glsl"
+#include "ggml_math.glsl"
 
 #define MAX_HEAD_DIM 1024u
 
@@ -57,6 +61,40 @@ float act(float v) {
 
 shared float qs[MAX_HEAD_DIM];
 shared float red[64];
+shared float inv_total;
+
+// Lane sums of ggml's f16 dot kernels: tinyBLAS's 16 lanes (head dims that are multiples of
+// 16) or ggml_vec_dot_f16's 64 (`ggml_math::DotOrder`).
+float halving(inout float lanes[64], uint width) {
+    for (uint w = width / 2u; w > 0u; w /= 2u) {
+        for (uint i = 0u; i < w; i++) {
+            precise float s = lanes[i] + lanes[i + w];
+            lanes[i] = s;
+        }
+    }
+    return lanes[0];
+}
+
+// The scaled score of the query against the key row at element `k`.
+float score(uint k, uint hd, uint lanes_n) {
+    float lanes[64];
+    for (uint i = 0u; i < 64u; i++) {
+        lanes[i] = 0.0;
+    }
+    uint vectorized = hd / lanes_n * lanes_n;
+    for (uint i = 0u; i < vectorized; i++) {
+        uint l = i % lanes_n;
+        precise float v = fma_rn(qs[i], kv_at(k + i, true), lanes[l]);
+        lanes[l] = v;
+    }
+    vec2 sum = vec2(halving(lanes, lanes_n), 0.0);
+    for (uint i = vectorized; i < hd; i++) {
+        precise float prod = qs[i] * kv_at(k + i, true);
+        df_add(sum, prod);
+    }
+    precise float s = df_value(sum) * p.scale;
+    return s;
+}
 
 void main() {
     uint h = gl_WorkGroupID.x;
@@ -70,6 +108,7 @@ void main() {
     uint n_pos = first + t + 1u;
     uint kv_base = p.layer_off + (h / p.group) * hd;
     uint srow = p.scores_off + (t * p.n_head + h) * p.n_ctx;
+    uint lanes_n = hd % 16u == 0u ? 16u : 64u;
 
     for (uint i = tid; i < hd; i += 64u) {
         qs[i] = act(q[p.q_off + (t * p.n_head + h) * hd + i]);
@@ -78,12 +117,7 @@ void main() {
 
     float local_max = uintBitsToFloat(0xff800000u);
     for (uint pos = tid; pos < n_pos; pos += 64u) {
-        uint k = kv_base + pos * p.width;
-        float s = 0.0;
-        for (uint i = 0u; i < hd; i++) {
-            s += qs[i] * kv_at(k + i, true);
-        }
-        s *= p.scale;
+        float s = score(kv_base + pos * p.width, hd, lanes_n);
         scores[srow + pos] = s;
         local_max = max(local_max, s);
     }
@@ -98,32 +132,47 @@ void main() {
     float m = red[0];
     barrier();
 
-    float local_sum = 0.0;
     for (uint pos = tid; pos < n_pos; pos += 64u) {
-        float e = exp(scores[srow + pos] - m);
-        scores[srow + pos] = e;
-        local_sum += e;
-    }
-    red[tid] = local_sum;
-    barrier();
-    for (uint s = 32u; s > 0u; s >>= 1) {
-        if (tid < s) {
-            red[tid] += red[tid + s];
-        }
-        barrier();
-    }
-    float inv = 1.0 / red[0];
-    for (uint pos = tid; pos < n_pos; pos += 64u) {
-        scores[srow + pos] = act(scores[srow + pos] * inv);
+        precise float x = scores[srow + pos] - m;
+        scores[srow + pos] = ggml_expf(x);
     }
     memoryBarrierBuffer();
     barrier();
 
-    for (uint i = tid; i < hd; i += 64u) {
-        float o = 0.0;
-        for (uint pos = 0u; pos < n_pos; pos++) {
-            o += scores[srow + pos] * kv_at(kv_base + pos * p.width + i, false);
+    // Groups of 16 positions summed by halving, the groups added in order (f64 in the
+    // reference): one thread, as the order is sequential.
+    if (tid == 0u) {
+        vec2 total = vec2(0.0);
+        for (uint g = 0u; g < n_pos; g += 16u) {
+            float lanes[64];
+            for (uint l = 0u; l < 16u; l++) {
+                lanes[l] = g + l < n_pos ? scores[srow + g + l] : 0.0;
+            }
+            df_add(total, halving(lanes, 16u));
         }
-        y[p.out_off + (t * p.n_head + h) * hd + i] = o;
+        inv_total = df_recip(total);
+    }
+    barrier();
+    float inv = inv_total;
+    for (uint pos = tid; pos < n_pos; pos += 64u) {
+        precise float pr = scores[srow + pos] * inv;
+        scores[srow + pos] = act(pr);
+    }
+    memoryBarrierBuffer();
+    barrier();
+
+    // Values: lane `pos % lanes` of the padded positions; the padding's zero products leave
+    // the lanes as they are.
+    for (uint i = tid; i < hd; i += 64u) {
+        float lanes[64];
+        for (uint l = 0u; l < 64u; l++) {
+            lanes[l] = 0.0;
+        }
+        for (uint pos = 0u; pos < n_pos; pos++) {
+            uint l = pos % lanes_n;
+            precise float v = fma_rn(scores[srow + pos], kv_at(kv_base + pos * p.width + i, false), lanes[l]);
+            lanes[l] = v;
+        }
+        y[p.out_off + (t * p.n_head + h) * hd + i] = halving(lanes, lanes_n);
     }
 }

@@ -1,7 +1,8 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 // x[i] = op(x[i], y[j]) with j = i, or i % period (a bias broadcast over rows).
-// op 0: x + y (add, add_bias); op 1: silu(x) * y (swiglu, silu as ggml: x / (1 + exp(-x))).
+// op 0: x + y (add, add_bias); op 1: silu(x) * y (swiglu), with SiLU as the reference's
+// `ggml_math::silu`: x / (1 + ggml_expf(0 - x)), the division rounded as IEEE rounds it.
 
 layout(local_size_x = 64) in;
 
@@ -17,6 +18,7 @@ layout(push_constant) uniform Params {
 } p;
 
 #include "common.glsl"
+#include "ggml_math.glsl"
 
 void main() {
     uint i = group_index() * 64u + gl_LocalInvocationID.x;
@@ -29,6 +31,9 @@ void main() {
     if (p.op == 0u) {
         x[p.x_off + i] = a + b;
     } else {
-        x[p.x_off + i] = a / (1.0 + exp(-a)) * b;
+        precise float neg = 0.0 - a;
+        precise float den = 1.0 + ggml_expf(neg);
+        precise float g = div_rn(a, den) * b;
+        x[p.x_off + i] = g;
     }
 }

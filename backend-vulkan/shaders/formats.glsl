@@ -1,6 +1,6 @@
 // Block decoding of GGUF weight formats, read from a uint[] buffer named `wq` at byte
 // offsets (blocks are not word aligned). Exactly one of FMT_F32, FMT_F16, FMT_Q4_0,
-// FMT_Q8_0, FMT_Q4_K, FMT_Q6_K is defined by the build script. Each format defines
+// FMT_Q4_1, FMT_Q5_1, FMT_Q8_0, FMT_Q4_K, FMT_Q6_K is defined by the build script. Each format defines
 // BLOCK_LEN, BLOCK_BYTES and `float dequant_one(uint block, uint i)`, weight `i` of the
 // block at byte `block`, computed as core/src/quant/<format>.rs decodes it.
 
@@ -43,6 +43,35 @@ float dequant_one(uint block, uint i) {
     uint q = wbyte(block + 2u + (i & 15u));
     q = i < 16u ? (q & 15u) : (q >> 4);
     return float(int(q) - 8) * d;
+}
+
+#elif defined(FMT_Q4_1)
+#define BLOCK_LEN 32u
+#define BLOCK_BYTES 20u
+#define HAS_MIN
+// d * q without the block's minimum, which the matmul adds per block (see block_min).
+float dequant_one(uint block, uint i) {
+    uint q = wbyte(block + 4u + (i & 15u));
+    q = i < 16u ? (q & 15u) : (q >> 4);
+    return float(q) * wf16(block);
+}
+float block_min(uint block) {
+    return wf16(block + 2u);
+}
+
+#elif defined(FMT_Q5_1)
+#define BLOCK_LEN 32u
+#define BLOCK_BYTES 24u
+#define HAS_MIN
+float dequant_one(uint block, uint i) {
+    uint q = wbyte(block + 8u + (i & 15u));
+    q = i < 16u ? (q & 15u) : (q >> 4);
+    uint qh = wbyte(block + 4u + i / 8u);
+    q |= ((qh >> (i & 7u)) & 1u) << 4;
+    return float(q) * wf16(block);
+}
+float block_min(uint block) {
+    return wf16(block + 2u);
 }
 
 #elif defined(FMT_Q8_0)

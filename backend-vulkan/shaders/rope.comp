@@ -38,9 +38,9 @@ void main() {
     float v0 = x[a];
     float v1 = x[b];
     precise float s1 = v1 * cs.y;
-    precise float r0 = fma(v0, cs.x, -s1);
+    precise float r0 = fma_rn(v0, cs.x, -s1);
     precise float c1 = v1 * cs.x;
-    precise float r1 = fma(v0, cs.y, c1);
+    precise float r1 = fma_rn(v0, cs.y, c1);
     x[a] = r0;
     x[b] = r1;
 }

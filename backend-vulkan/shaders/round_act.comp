@@ -47,9 +47,9 @@ void main() {
     for (uint i = 0u; i < BLOCK; i++) {
         amax = max(amax, abs(x[p.x_off + start + i]));
     }
-    precise float d = amax / 127.0;
+    float d = div_rn(amax, 127.0);
     float d16 = round_f16(d);
-    precise float id = amax != 0.0 ? 127.0 / amax : 0.0;
+    float id = amax != 0.0 ? div_rn(127.0, amax) : 0.0;
     for (uint i = 0u; i < BLOCK; i++) {
         precise float scaled = x[p.x_off + start + i] * id;
         precise float v = d16 * roundEven(scaled);
@@ -71,8 +71,8 @@ void main() {
         }
         return;
     }
-    precise float iscale = -127.0 / vmax;
-    precise float d = 1.0 / iscale;
+    float iscale = div_rn(-127.0, vmax);
+    float d = div_rn(1.0, iscale);
     for (uint i = 0u; i < BLOCK; i++) {
         precise float scaled = iscale * x[p.x_off + start + i];
         precise float v = d * min(roundEven(scaled), 127.0);

@@ -1,7 +1,8 @@
 //! A whole model on the device: every weight uploaded once, in the layout the kernels read.
 //!
-//! Formats with a kernel of their own (F32, F16, Q4_0, Q8_0, Q4_K, Q6_K) keep the file's
-//! block layout; any other format is dequantized to f32 at upload (its matmuls still round
+//! Formats with a kernel of their own (matrices: F32, F16, Q4_0, Q4_1, Q5_1, Q8_0, Q4_K,
+//! Q5_K, Q6_K; embedding tables: F32, F16, Q4_0, Q8_0, Q4_K, Q6_K) keep the file's block
+//! layout; any other format is dequantized to f32 at upload (its matmuls still round
 //! activations as the stored format's would), as are all vectors (norm weights and biases),
 //! which the row kernels read as plain f32.
 
@@ -13,8 +14,21 @@ use crate::error::{Result, VkError};
 use crate::gpu::Gpu;
 use crate::ops::DeviceWeight;
 
-/// Weight formats the matmul and embedding kernels read as stored.
-const NATIVE: [DType; 6] = [
+/// Weight formats the matmul kernels read as stored.
+const MATMUL_FORMATS: [DType; 9] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_1,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q5_K,
+    DType::Q6_K,
+];
+
+/// Table formats the embedding kernel reads as stored.
+const EMBED_FORMATS: [DType; 6] = [
     DType::F32,
     DType::F16,
     DType::Q4_0,
@@ -75,7 +89,12 @@ impl DeviceModel {
 /// One weight in the form the kernels read: as stored where a kernel reads its format, else
 /// dequantized to f32.
 fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWeight> {
-    if role != WeightRole::Vector && NATIVE.contains(&view.dtype) {
+    let native = match role {
+        WeightRole::Matrix => &MATMUL_FORMATS[..],
+        WeightRole::Embedding => &EMBED_FORMATS[..],
+        WeightRole::Vector => &[],
+    };
+    if native.contains(&view.dtype) {
         return DeviceWeight::upload(gpu, view);
     }
     let n = view

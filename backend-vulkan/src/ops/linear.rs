@@ -86,16 +86,23 @@ fn matmul_shader(dtype: DType) -> Option<Shader> {
         DType::F32 => Shader::MatmulF32,
         DType::F16 => Shader::MatmulF16,
         DType::Q4_0 => Shader::MatmulQ4_0,
+        DType::Q4_1 => Shader::MatmulQ4_1,
+        DType::Q5_1 => Shader::MatmulQ5_1,
         DType::Q8_0 => Shader::MatmulQ8_0,
         DType::Q4_K => Shader::MatmulQ4K,
+        DType::Q5_K => Shader::MatmulQ5K,
         DType::Q6_K => Shader::MatmulQ6K,
         _ => return None,
     })
 }
 
 /// The kernel that rounds activations as the reference does for weights stored as
-/// `stored`; `None` keeps them f32 (F32 weights, and BF16, which has no rounding kernel).
-fn round_shader(stored: DType) -> Option<Shader> {
+/// `stored` and multiplied as `dtype`; `None` keeps them f32 (F32 weights, and BF16, which
+/// has no rounding kernel). The K-quant kernels quantize their activations themselves.
+fn round_shader(dtype: DType, stored: DType) -> Option<Shader> {
+    if matches!(dtype, DType::Q4_K | DType::Q5_K | DType::Q6_K) {
+        return None;
+    }
     match stored {
         DType::F16 => Some(Shader::RoundF16),
         DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
@@ -135,7 +142,7 @@ impl Gpu {
             op: OP,
             what: format!("{:?} weights", w.dtype),
         })?;
-        let round = round_shader(w.stored);
+        let round = round_shader(w.dtype, w.stored);
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(VkError::shape(
                 OP,
@@ -175,9 +182,20 @@ impl Gpu {
             0,
             word(OP, input.offset)?,
             word(OP, out.offset)?,
+            // The unrounded activations: K-quant kernels quantize them, Q4_1 and Q5_1 take
+            // their block sums from them; the other kernels ignore the word.
+            word(OP, x.offset)?,
         ];
-        let groups = grid(OP, w.rows, tokens)?;
-        batch.dispatch(&k, &[&w.buf, input.buf, out.buf], &push, groups)
+        let groups = grid(OP, w.rows.div_ceil(64), tokens)?;
+        match w.dtype {
+            DType::Q4_1 | DType::Q5_1 => {
+                batch.dispatch(&k, &[&w.buf, input.buf, out.buf, x.buf], &push, groups)
+            }
+            DType::Q4_K | DType::Q5_K | DType::Q6_K => {
+                batch.dispatch(&k, &[&w.buf, input.buf, out.buf], &push[..5], groups)
+            }
+            _ => batch.dispatch(&k, &[&w.buf, input.buf, out.buf], &push, groups),
+        }
     }
 
     /// `out[t]` = row `tokens[t]` of `table` as f32; ids past the last row give zeros.

@@ -57,7 +57,8 @@ impl Rng {
     }
 }
 
-/// Tracks the largest error seen, relative to each value's own error bound, and prints it.
+/// Tracks the largest error seen, relative to each value's own error bound (0: bit for bit),
+/// and prints it.
 pub struct Worst {
     pub name: &'static str,
     pub abs: f32,
