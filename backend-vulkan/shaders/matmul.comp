@@ -24,6 +24,7 @@ layout(push_constant) uniform Params {
 
 #include "common.glsl"
 #include "formats.glsl"
+#include "interleaved.glsl"
 
 #if defined(HAS_MIN)
 // Q4_1 and Q5_1 pair with Q8_1 activations (the reference's dot_row_with_minimum): per block
@@ -56,11 +57,10 @@ void main() {
     }
     uint t = gl_WorkGroupID.z;
     uint nb = p.cols / BLOCK_LEN;
-    uint row = p.w_off + r * nb * BLOCK_BYTES;
     uint xrow = p.x_off + t * p.cols;
     precise float acc = 0.0;
     for (uint b = 0u; b < nb; b++) {
-        uint block = row + b * BLOCK_BYTES;
+        uint block = block_at(r, b, nb);
         uint xb = xrow + b * BLOCK_LEN;
         for (uint i = 0u; i < BLOCK_LEN; i++) {
             precise float product = dequant_one(block, i) * x[xb + i];

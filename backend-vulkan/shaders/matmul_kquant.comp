@@ -107,6 +107,8 @@ float block_dmin(uint block) {
 #error "no K-quant format defined"
 #endif
 
+#include "interleaved.glsl"
+
 void main() {
     uint r = group_index() * 64u + gl_LocalInvocationID.x;
     if (r >= p.rows) {
@@ -114,12 +116,11 @@ void main() {
     }
     uint t = gl_WorkGroupID.z;
     uint nb = p.cols / 256u;
-    uint row = p.w_off + r * nb * BLOCK_BYTES;
     uint xrow = p.x_off + t * p.cols;
     precise float acc = 0.0;
     precise float acc_min = 0.0;
     for (uint b = 0u; b < nb; b++) {
-        uint block = row + b * BLOCK_BYTES;
+        uint block = block_at(r, b, nb);
         uint xb = xrow + b * 256u;
         // Q8_K: the signed value of largest magnitude maps to -127.
         float amax = 0.0;

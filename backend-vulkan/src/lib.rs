@@ -28,5 +28,5 @@ pub use error::{Result, VkError};
 pub use gpu::Gpu;
 pub use memory::Buffer;
 pub use model::DeviceModel;
-pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, View, rope_table};
+pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, View, rope_table};
 pub use session::{DeviceSession, DeviceStepError};

@@ -95,7 +95,10 @@ fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWe
         WeightRole::Vector => &[],
     };
     if native.contains(&view.dtype) {
-        return DeviceWeight::upload(gpu, view);
+        return match role {
+            WeightRole::Matrix => DeviceWeight::matrix(gpu, view),
+            _ => DeviceWeight::rows(gpu, view),
+        };
     }
     let n = view
         .rows
@@ -122,5 +125,8 @@ fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWe
         data: &bytes,
         ..*view
     };
-    DeviceWeight::upload_dequantized(gpu, &f32_view, view.dtype)
+    match role {
+        WeightRole::Matrix => DeviceWeight::dequantized_matrix(gpu, &f32_view, view.dtype),
+        _ => DeviceWeight::rows(gpu, &f32_view),
+    }
 }

@@ -102,13 +102,13 @@ fn bad_shapes_are_errors_not_panics() {
         cols: 32,
         data: &data,
     };
-    let dw = DeviceWeight::upload(g, &w).unwrap();
+    let dw = DeviceWeight::matrix(g, &w).unwrap();
     let short = WeightView {
         data: &data[..20],
         ..w
     };
     assert!(matches!(
-        DeviceWeight::upload(g, &short),
+        DeviceWeight::matrix(g, &short),
         Err(VkError::Shape { .. })
     ));
     let buf = g.buffer(4 * 100).unwrap();
@@ -121,6 +121,14 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(err.to_string().contains("out holds 3"), "{err}");
     let odd_x = buf.view(0, 31).unwrap();
     assert!(g.matmul(&mut batch, &dw, odd_x, s, wrong_out).is_err());
+    // A table in the file's layout is not a matmul's, nor a matrix an embedding table.
+    let table = DeviceWeight::rows(g, &w).unwrap();
+    let out = buf.view(64, 2).unwrap();
+    let err = g.matmul(&mut batch, &table, x, s, out).unwrap_err();
+    assert!(err.to_string().contains("layout"), "{err}");
+    let ids = buf.view(0, 1).unwrap();
+    let err = g.embed(&mut batch, &dw, ids, x).unwrap_err();
+    assert!(err.to_string().contains("layout"), "{err}");
     let mut bytes = [0u8; 8];
     assert!(buf.read(400 - 4, &mut bytes).is_err());
     assert_eq!(batch.dispatches(), 0);

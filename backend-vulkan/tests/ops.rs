@@ -86,7 +86,7 @@ fn matmul_case(
     let mut want = vec![0f32; tokens * rows];
     reference::matmul(&w, &x, &mut want);
 
-    let dw = DeviceWeight::upload(g, &w).unwrap();
+    let dw = DeviceWeight::matrix(g, &w).unwrap();
     // x, the rounded x and the output share one buffer at odd offsets.
     let mut all = vec![0f32; pad + 2 * x.len() + want.len() + pad];
     all[pad..pad + x.len()].copy_from_slice(&x);
@@ -213,7 +213,7 @@ fn embed_matches_reference() {
                 ids_dev.push(rows as u32 + 5);
                 want.extend(std::iter::repeat_n(0.0, cols));
 
-                let dw = DeviceWeight::upload(g, &w).unwrap();
+                let dw = DeviceWeight::rows(g, &w).unwrap();
                 let tok = g.buffer_u32(&ids_dev).unwrap();
                 let out = g.buffer(want.len() as u64 * 4 + 8).unwrap();
                 let ov = out.view(1, want.len()).unwrap();
@@ -251,7 +251,7 @@ fn rms_norm_and_head_norm_match_reference() {
                 let mut want_head = x.clone();
                 reference::head_norm(&mut want_head, &w, eps);
 
-                let dw = DeviceWeight::upload(g, &w).unwrap();
+                let dw = DeviceWeight::rows(g, &w).unwrap();
                 let xb = g.buffer_f32(&x).unwrap();
                 let ob = g.buffer(x.len() as u64 * 4 + 4).unwrap();
                 let hb = g.buffer_f32(&x).unwrap();
@@ -315,7 +315,7 @@ fn add_bias_swiglu_add_match_reference() {
                 let mut want_swiglu = x.clone();
                 reference::swiglu(&mut want_swiglu, &y);
 
-                let db = DeviceWeight::upload(g, &bw).unwrap();
+                let db = DeviceWeight::rows(g, &bw).unwrap();
                 // x twice and y in one buffer.
                 let mut all = x.clone();
                 all.extend(&x);

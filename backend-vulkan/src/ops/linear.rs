@@ -10,9 +10,25 @@ use crate::gpu::Gpu;
 use crate::memory::Buffer;
 use crate::shaders::Shader;
 
-/// A weight tensor uploaded once, in the file's own block layout (or dequantized).
+/// How a weight's blocks lie in device memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// As the file stores them, row after row: embedding tables (one row read per token),
+    /// norm weights and biases.
+    Rows,
+    /// Matrices for the matmul kernels: rows in groups of [`ROW_GROUP`], block `b` of the
+    /// group's rows side by side, so the threads of a workgroup (one row each) read
+    /// neighbouring bytes at every step (coalesced loads on a GPU).
+    Interleaved,
+}
+
+/// Rows per group of [`Layout::Interleaved`]: the matmul kernels' workgroup size.
+pub const ROW_GROUP: usize = 64;
+
+/// A weight tensor uploaded once (dequantized to f32 where no kernel reads its format).
 pub struct DeviceWeight {
     pub(crate) buf: Buffer,
+    pub layout: Layout,
     pub dtype: DType,
     /// The format the file stores, whose activation rounding the matmul applies (the
     /// reference rounds activations to the partner format of the stored weights), so a
@@ -23,28 +39,13 @@ pub struct DeviceWeight {
 }
 
 impl DeviceWeight {
-    pub fn upload(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
-        let block = w.dtype.block_len();
-        let expected = w
-            .rows
-            .checked_mul(w.cols / block)
-            .and_then(|b| b.checked_mul(w.dtype.block_bytes()));
-        if w.cols % block != 0 || expected != Some(w.data.len()) {
-            return Err(VkError::shape(
-                "weight upload",
-                format!(
-                    "`{}`: {} bytes for {} x {} {:?}",
-                    w.name,
-                    w.data.len(),
-                    w.rows,
-                    w.cols,
-                    w.dtype
-                ),
-            ));
-        }
-        word("weight upload", w.data.len())?;
+    /// Uploads `w` in the file's layout ([`Layout::Rows`]): for embedding tables, norm
+    /// weights and biases.
+    pub fn rows(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
+        check_size(w)?;
         Ok(DeviceWeight {
             buf: gpu.buffer_bytes(w.data)?,
+            layout: Layout::Rows,
             dtype: w.dtype,
             stored: w.dtype,
             rows: w.rows,
@@ -52,14 +53,28 @@ impl DeviceWeight {
         })
     }
 
-    /// Uploads `w`, dequantized to f32 by the caller from `stored`, keeping `stored`'s
+    /// Uploads `w` repacked for the matmul kernels ([`Layout::Interleaved`]).
+    pub fn matrix(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
+        check_size(w)?;
+        let packed = interleave(w);
+        Ok(DeviceWeight {
+            buf: gpu.buffer_bytes(&packed)?,
+            layout: Layout::Interleaved,
+            dtype: w.dtype,
+            stored: w.dtype,
+            rows: w.rows,
+            cols: w.cols,
+        })
+    }
+
+    /// A matrix dequantized to f32 by the caller from `stored`, keeping `stored`'s
     /// activation rounding.
-    pub fn upload_dequantized(
+    pub fn dequantized_matrix(
         gpu: &Gpu,
         w: &WeightView<'_>,
         stored: DType,
     ) -> Result<DeviceWeight> {
-        let mut weight = DeviceWeight::upload(gpu, w)?;
+        let mut weight = DeviceWeight::matrix(gpu, w)?;
         weight.stored = stored;
         Ok(weight)
     }
@@ -69,8 +84,68 @@ impl DeviceWeight {
         self.buf.size()
     }
 
+    fn expect_layout(&self, op: &'static str, layout: Layout) -> Result<()> {
+        if self.layout == layout {
+            Ok(())
+        } else {
+            Err(VkError::shape(
+                op,
+                format!(
+                    "weights in the {:?} layout, the kernel reads {layout:?}",
+                    self.layout
+                ),
+            ))
+        }
+    }
+}
+
+/// Checks that `w`'s bytes are its shape's, and that offsets into them fit the kernels'
+/// 32-bit indexing.
+fn check_size(w: &WeightView<'_>) -> Result<()> {
+    let block = w.dtype.block_len();
+    let expected = w
+        .rows
+        .checked_mul(w.cols / block)
+        .and_then(|b| b.checked_mul(w.dtype.block_bytes()));
+    if w.cols % block != 0 || expected != Some(w.data.len()) {
+        return Err(VkError::shape(
+            "weight upload",
+            format!(
+                "`{}`: {} bytes for {} x {} {:?}",
+                w.name,
+                w.data.len(),
+                w.rows,
+                w.cols,
+                w.dtype
+            ),
+        ));
+    }
+    word("weight upload", w.data.len())?;
+    Ok(())
+}
+
+/// `w`'s blocks in [`Layout::Interleaved`] order: group `g` of [`ROW_GROUP`] rows (the last
+/// one possibly shorter), block `b`, row `lane` of the group.
+fn interleave(w: &WeightView<'_>) -> Vec<u8> {
+    let bb = w.dtype.block_bytes();
+    let nb = w.cols / w.dtype.block_len();
+    let mut out = Vec::with_capacity(w.data.len());
+    for first in (0..w.rows).step_by(ROW_GROUP) {
+        let group = (w.rows - first).min(ROW_GROUP);
+        for b in 0..nb {
+            for r in first..first + group {
+                let at = (r * nb + b) * bb;
+                out.extend_from_slice(&w.data[at..at + bb]);
+            }
+        }
+    }
+    out
+}
+
+impl DeviceWeight {
     /// The weight as f32 words, for kernels that read plain f32 rows (norms, biases).
     pub(crate) fn f32_view(&self, op: &'static str) -> Result<View<'_>> {
+        self.expect_layout(op, Layout::Rows)?;
         if self.dtype != DType::F32 {
             return Err(VkError::Unsupported {
                 op,
@@ -142,6 +217,7 @@ impl Gpu {
             op: OP,
             what: format!("{:?} weights", w.dtype),
         })?;
+        w.expect_layout(OP, Layout::Interleaved)?;
         let round = round_shader(w.dtype, w.stored);
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(VkError::shape(
@@ -211,6 +287,7 @@ impl Gpu {
             op: OP,
             what: format!("{:?} tables", table.dtype),
         })?;
+        table.expect_layout(OP, Layout::Rows)?;
         expect_len(OP, "out", &out, tokens.len * table.cols)?;
         let push = [
             word(OP, table.rows)?,
