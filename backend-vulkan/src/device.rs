@@ -231,9 +231,17 @@ impl Shared {
         let queues = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(family)
             .queue_priorities(&priorities)];
-        let create = vk::DeviceCreateInfo::default().queue_create_infos(&queues);
-        // SAFETY: `pdev` belongs to `instance`; the create info and the arrays it points to
-        // outlive the call; no features or extensions are enabled.
+        // f16 arithmetic for the kernels that offer it, where the device has it (reported
+        // only for Vulkan 1.2 devices, where the structure is core).
+        let mut float16 =
+            vk::PhysicalDeviceShaderFloat16Int8Features::default().shader_float16(true);
+        let mut create = vk::DeviceCreateInfo::default().queue_create_infos(&queues);
+        if info.shader_float16 {
+            create = create.push_next(&mut float16);
+        }
+        // SAFETY: `pdev` belongs to `instance`; the create info and everything it points to
+        // outlive the call; the one feature that may be enabled is one the device reported,
+        // through a structure of its (and the instance's) API version; no extensions.
         let device =
             unsafe { instance.raw.create_device(pdev, &create, None) }.during("vkCreateDevice")?;
         // SAFETY: queue 0 of `family` was requested in `create`.

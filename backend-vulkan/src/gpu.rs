@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::batch::Batch;
 use crate::device::{DeviceInfo, Shared};
-use crate::error::Result;
+use crate::error::{Result, VkError};
 use crate::kernel::Kernel;
 use crate::memory::Buffer;
 use crate::shaders::Shader;
@@ -93,6 +93,12 @@ impl Gpu {
 
     /// The kernel of `shader`, built the first time it is asked for.
     pub(crate) fn kernel(&self, shader: Shader) -> Result<Arc<Kernel>> {
+        if shader.needs_float16() && !self.info.shader_float16 {
+            return Err(VkError::Unsupported {
+                op: "kernel",
+                what: format!("f16 arithmetic on {} (no shaderFloat16)", self.info.name),
+            });
+        }
         let mut kernels = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = kernels.get(&shader) {
             return Ok(Arc::clone(k));
@@ -101,6 +107,18 @@ impl Gpu {
         let k = Arc::new(Kernel::new(&self.shared, name, spirv, bindings, push)?);
         kernels.insert(shader, Arc::clone(&k));
         Ok(k)
+    }
+
+    /// Builds every kernel now, so that a driver that cannot compile one says so before a
+    /// model is uploaded rather than at the first step (and `--backend auto` can still
+    /// choose the CPU).
+    pub fn build_kernels(&self) -> Result<()> {
+        for shader in Shader::ALL {
+            if !shader.needs_float16() || self.info.shader_float16 {
+                self.kernel(shader)?;
+            }
+        }
+        Ok(())
     }
 
     /// Builds a kernel from arbitrary SPIR-V, for checking how bad modules fail.

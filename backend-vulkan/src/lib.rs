@@ -28,5 +28,7 @@ pub use error::{Result, VkError};
 pub use gpu::Gpu;
 pub use memory::Buffer;
 pub use model::DeviceModel;
-pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, View, rope_table};
+pub use ops::{
+    AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, Precision, View, rope_table,
+};
 pub use session::{DeviceSession, DeviceStepError};

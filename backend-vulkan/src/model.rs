@@ -12,7 +12,7 @@ use tern_core::model::{LayerWeights, LoadError, Model, ModelConfig, WeightRole, 
 
 use crate::error::{Result, VkError};
 use crate::gpu::Gpu;
-use crate::ops::DeviceWeight;
+use crate::ops::{DeviceWeight, Precision};
 
 /// Weight formats the matmul kernels read as stored.
 const MATMUL_FORMATS: [DType; 9] = [
@@ -46,11 +46,22 @@ pub struct DeviceModel {
 }
 
 impl DeviceModel {
-    /// Uploads every weight of `gguf` to `gpu`. The error names the tensor that failed.
+    /// Uploads every weight of `gguf` to `gpu`, for the reference's arithmetic. The error
+    /// names the tensor that failed.
     pub fn load(
         gpu: Gpu,
         gguf: &Gguf<'_>,
         config: ModelConfig,
+    ) -> core::result::Result<DeviceModel, Box<LoadError<VkError>>> {
+        DeviceModel::load_in(gpu, gguf, config, Precision::Reference)
+    }
+
+    /// [`DeviceModel::load`] with matrices multiplied in `precision` where they can be.
+    pub fn load_in(
+        gpu: Gpu,
+        gguf: &Gguf<'_>,
+        config: ModelConfig,
+        precision: Precision,
     ) -> core::result::Result<DeviceModel, Box<LoadError<VkError>>> {
         let mut device_bytes = 0u64;
         let model = Model::load(
@@ -58,7 +69,7 @@ impl DeviceModel {
             config,
             Vec::with_capacity(config.n_layer),
             |view, role| {
-                let w = upload(&gpu, &view, role)?;
+                let w = upload(&gpu, &view, role, precision)?;
                 device_bytes += w.bytes();
                 Ok(w)
             },
@@ -79,6 +90,11 @@ impl DeviceModel {
         &self.gpu
     }
 
+    /// Whether some matrix multiplies in f16 ([`Precision::F16`]).
+    pub fn f16_matrices(&self) -> bool {
+        self.model.weights().any(|w| w.precision == Precision::F16)
+    }
+
     /// Bytes of weights in device memory (a tied output head counts twice: it is uploaded
     /// as the embedding table and again as a matrix).
     pub fn weight_bytes(&self) -> u64 {
@@ -88,7 +104,12 @@ impl DeviceModel {
 
 /// One weight in the form the kernels read: as stored where a kernel reads its format, else
 /// dequantized to f32.
-fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWeight> {
+fn upload(
+    gpu: &Gpu,
+    view: &WeightView<'_>,
+    role: WeightRole,
+    precision: Precision,
+) -> Result<DeviceWeight> {
     let native = match role {
         WeightRole::Matrix => &MATMUL_FORMATS[..],
         WeightRole::Embedding => &EMBED_FORMATS[..],
@@ -96,7 +117,7 @@ fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWe
     };
     if native.contains(&view.dtype) {
         return match role {
-            WeightRole::Matrix => DeviceWeight::matrix(gpu, view),
+            WeightRole::Matrix => DeviceWeight::matrix_in(gpu, view, precision),
             _ => DeviceWeight::rows(gpu, view),
         };
     }

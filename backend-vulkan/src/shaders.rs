@@ -11,6 +11,9 @@ pub(crate) enum Shader {
     MatmulQ4_1,
     MatmulQ5_1,
     MatmulQ8_0,
+    MatmulF16A16,
+    MatmulQ4_0A16,
+    MatmulQ8_0A16,
     MatmulQ4K,
     MatmulQ5K,
     MatmulQ6K,
@@ -45,6 +48,47 @@ macro_rules! spv {
 }
 
 impl Shader {
+    /// Every kernel, for building them all up front.
+    pub(crate) const ALL: [Shader; 29] = [
+        Shader::MatmulF32,
+        Shader::MatmulF16,
+        Shader::MatmulQ4_0,
+        Shader::MatmulQ4_1,
+        Shader::MatmulQ5_1,
+        Shader::MatmulQ8_0,
+        Shader::MatmulF16A16,
+        Shader::MatmulQ4_0A16,
+        Shader::MatmulQ8_0A16,
+        Shader::MatmulQ4K,
+        Shader::MatmulQ5K,
+        Shader::MatmulQ6K,
+        Shader::EmbedF32,
+        Shader::EmbedF16,
+        Shader::EmbedQ4_0,
+        Shader::EmbedQ8_0,
+        Shader::EmbedQ4K,
+        Shader::EmbedQ6K,
+        Shader::RoundF16,
+        Shader::RoundQ8_0,
+        Shader::RoundQ8K,
+        Shader::AttentionF32,
+        Shader::AttentionF16,
+        Shader::KvStoreF32,
+        Shader::KvStoreF16,
+        Shader::RmsNorm,
+        Shader::Binary,
+        Shader::Rope,
+        Shader::Raster,
+    ];
+
+    /// Whether the kernel does f16 arithmetic, which needs the shaderFloat16 feature.
+    pub(crate) fn needs_float16(self) -> bool {
+        matches!(
+            self,
+            Shader::MatmulF16A16 | Shader::MatmulQ4_0A16 | Shader::MatmulQ8_0A16
+        )
+    }
+
     /// (name, SPIR-V, storage buffers, push-constant words)
     pub(crate) fn interface(self) -> (&'static str, &'static [u8], u32, u32) {
         use Shader::*;
@@ -55,6 +99,9 @@ impl Shader {
             MatmulQ4_1 => ("matmul_q4_1", spv!("matmul_q4_1"), 4, 6),
             MatmulQ5_1 => ("matmul_q5_1", spv!("matmul_q5_1"), 4, 6),
             MatmulQ8_0 => ("matmul_q8_0", spv!("matmul_q8_0"), 3, 6),
+            MatmulF16A16 => ("matmul_f16_a16", spv!("matmul_f16_a16"), 3, 6),
+            MatmulQ4_0A16 => ("matmul_q4_0_a16", spv!("matmul_q4_0_a16"), 3, 6),
+            MatmulQ8_0A16 => ("matmul_q8_0_a16", spv!("matmul_q8_0_a16"), 3, 6),
             MatmulQ4K => ("matmul_q4_k", spv!("matmul_q4_k"), 3, 5),
             MatmulQ5K => ("matmul_q5_k", spv!("matmul_q5_k"), 3, 5),
             MatmulQ6K => ("matmul_q6_k", spv!("matmul_q6_k"), 3, 5),

@@ -16,9 +16,11 @@ use std::cell::RefCell;
 use common::{Rng, Worst, gpu};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use tern_backend_vulkan::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, rope_table};
+use tern_backend_vulkan::{
+    AttentionShape, DeviceKv, DeviceWeight, KvFormat, Precision, rope_table,
+};
 use tern_core::DType;
-use tern_core::backend::reference::{self as reference};
+use tern_core::backend::reference::{self as reference, dequantize_row};
 use tern_core::kv::{DenseKv, KvCache, KvRow};
 use tern_core::model::{Arch, ModelConfig, RopeStyle, WeightView};
 use tern_core::region::{Region, copy_regions};
@@ -184,6 +186,64 @@ fn matmul_q5_k() {
 #[test]
 fn matmul_q6_k() {
     matmul_prop(DType::Q6_K, 3);
+}
+
+/// f16 matmuls (`Precision::F16`) against exact sums of the f16-rounded activations and the
+/// file's weights. Each block of 32 converts weights to f16, rounds 32 products and 32
+/// partial sums in f16 (rounding to nearest or toward zero: up to 2^-10 each), so a block's
+/// error stays within `3 * 33 * 2^-10` of its `Σ |w x|`; the f32 sum of blocks adds little.
+#[test]
+fn matmul_in_f16_stays_within_f16_rounding() {
+    let Some(g) = gpu() else { return };
+    if !g.info().shader_float16 {
+        eprintln!("skipping: {} has no shaderFloat16", g.info().name);
+        return;
+    }
+    let worst = RefCell::new(Worst::new("matmul in f16"));
+    runner()
+        .run(
+            &(0usize..3, 1usize..70, 1usize..8, 1usize..3, any::<u64>()),
+            |(ti, rows, blocks, tokens, seed)| {
+                let dtype = [DType::F16, DType::Q4_0, DType::Q8_0][ti];
+                let mut rng = Rng::new(seed);
+                let cols = blocks * 32;
+                let data = weight_bytes(&mut rng, dtype, rows, cols);
+                let w = view("w", dtype, rows, cols, &data);
+                let x = rng.vec(tokens * cols, 2.0);
+                let dw = DeviceWeight::matrix_in(g, &w, Precision::F16).unwrap();
+                assert_eq!(dw.precision, Precision::F16);
+                let xb = g.buffer_f32(&x).unwrap();
+                let sb = g.buffer(x.len() as u64 * 4).unwrap();
+                let ob = g.buffer((tokens * rows) as u64 * 4).unwrap();
+                let mut batch = g.batch().unwrap();
+                g.matmul(&mut batch, &dw, xb.all(), sb.all(), ob.all())
+                    .unwrap();
+                g.run(&mut batch).unwrap();
+                let got = ob.read_f32(0, tokens * rows).unwrap();
+                let mut row = vec![0f32; cols];
+                let (mut want, mut bound) = (Vec::new(), Vec::new());
+                for t in 0..tokens {
+                    let xr: Vec<f32> = x[t * cols..(t + 1) * cols]
+                        .iter()
+                        .map(|&v| half::f16::from_f32(v).to_f32())
+                        .collect();
+                    for r in 0..rows {
+                        dequantize_row(&w, r, &mut row);
+                        let exact: f64 = row
+                            .iter()
+                            .zip(&xr)
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum();
+                        let size: f32 = row.iter().zip(&xr).map(|(a, b)| (a * b).abs()).sum();
+                        want.push(exact as f32);
+                        bound.push(99.0 / 1024.0 * size + 1e-5 * blocks as f32);
+                    }
+                }
+                worst.borrow_mut().check(&got, &want, |i| bound[i]);
+                Ok(())
+            },
+        )
+        .unwrap();
 }
 
 #[test]

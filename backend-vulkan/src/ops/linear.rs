@@ -22,6 +22,17 @@ pub enum Layout {
     Interleaved,
 }
 
+/// How a matmul computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// The reference's arithmetic, bit for bit.
+    #[default]
+    Reference,
+    /// f16 products and block sums, f32 accumulation (W4A16 for Q4_0, W8A16 for Q8_0,
+    /// W16A16 for F16), on devices with shaderFloat16; other formats stay as the reference.
+    F16,
+}
+
 /// Rows per group of [`Layout::Interleaved`]: the matmul kernels' workgroup size.
 pub const ROW_GROUP: usize = 64;
 
@@ -29,6 +40,7 @@ pub const ROW_GROUP: usize = 64;
 pub struct DeviceWeight {
     pub(crate) buf: Buffer,
     pub layout: Layout,
+    pub precision: Precision,
     pub dtype: DType,
     /// The format the file stores, whose activation rounding the matmul applies (the
     /// reference rounds activations to the partner format of the stored weights), so a
@@ -46,6 +58,7 @@ impl DeviceWeight {
         Ok(DeviceWeight {
             buf: gpu.buffer_bytes(w.data)?,
             layout: Layout::Rows,
+            precision: Precision::Reference,
             dtype: w.dtype,
             stored: w.dtype,
             rows: w.rows,
@@ -55,11 +68,27 @@ impl DeviceWeight {
 
     /// Uploads `w` repacked for the matmul kernels ([`Layout::Interleaved`]).
     pub fn matrix(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
+        DeviceWeight::matrix_in(gpu, w, Precision::Reference)
+    }
+
+    /// [`DeviceWeight::matrix`], multiplied in `precision` where the format and the device
+    /// allow it (F16 for Q4_0, Q8_0 and F16 on a device with shaderFloat16).
+    pub fn matrix_in(gpu: &Gpu, w: &WeightView<'_>, precision: Precision) -> Result<DeviceWeight> {
         check_size(w)?;
+        let precision = match precision {
+            Precision::F16
+                if gpu.info().shader_float16
+                    && matches!(w.dtype, DType::F16 | DType::Q4_0 | DType::Q8_0) =>
+            {
+                Precision::F16
+            }
+            _ => Precision::Reference,
+        };
         let packed = interleave(w);
         Ok(DeviceWeight {
             buf: gpu.buffer_bytes(&packed)?,
             layout: Layout::Interleaved,
+            precision,
             dtype: w.dtype,
             stored: w.dtype,
             rows: w.rows,
@@ -156,7 +185,15 @@ impl DeviceWeight {
     }
 }
 
-fn matmul_shader(dtype: DType) -> Option<Shader> {
+fn matmul_shader(dtype: DType, precision: Precision) -> Option<Shader> {
+    if precision == Precision::F16 {
+        return Some(match dtype {
+            DType::F16 => Shader::MatmulF16A16,
+            DType::Q4_0 => Shader::MatmulQ4_0A16,
+            DType::Q8_0 => Shader::MatmulQ8_0A16,
+            _ => return None,
+        });
+    }
     Some(match dtype {
         DType::F32 => Shader::MatmulF32,
         DType::F16 => Shader::MatmulF16,
@@ -213,12 +250,15 @@ impl Gpu {
         out: View<'a>,
     ) -> Result<()> {
         const OP: &str = "matmul";
-        let shader = matmul_shader(w.dtype).ok_or_else(|| VkError::Unsupported {
+        let shader = matmul_shader(w.dtype, w.precision).ok_or_else(|| VkError::Unsupported {
             op: OP,
             what: format!("{:?} weights", w.dtype),
         })?;
         w.expect_layout(OP, Layout::Interleaved)?;
-        let round = round_shader(w.dtype, w.stored);
+        let round = match w.precision {
+            Precision::F16 => Some(Shader::RoundF16),
+            Precision::Reference => round_shader(w.dtype, w.stored),
+        };
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(VkError::shape(
                 OP,

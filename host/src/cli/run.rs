@@ -78,6 +78,11 @@ pub(super) struct ComputeArgs {
     /// `--backend vulkan` without a GPU, the first device of any kind]
     #[arg(long, value_name = "N")]
     device: Option<usize>,
+    /// On the Vulkan backend: multiply Q4_0, Q8_0 and F16 matrices in f16 arithmetic (W4A16,
+    /// faster on phone GPUs) where the device has shaderFloat16, instead of computing the
+    /// reference's bits
+    #[arg(long)]
+    gpu_f16: bool,
     /// Threads that compute [default: the number of physical cores]
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
@@ -125,6 +130,7 @@ impl ComputeArgs {
             kv_type: self.kv_type.into(),
             backend: self.backend.into(),
             device: self.device,
+            gpu_f16: self.gpu_f16,
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
             pack_cache: self.pack_cache_dir(model),

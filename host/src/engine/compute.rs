@@ -76,6 +76,8 @@ pub(crate) struct LoadOptions<'a> {
     pub kind: BackendKind,
     /// The Vulkan device asked for.
     pub device: Option<usize>,
+    /// f16 matmuls on the device (see [`super::EngineOptions::gpu_f16`]).
+    pub gpu_f16: bool,
     /// Why only a CPU backend can serve the other options, if so (for `auto`).
     pub needs_cpu: Option<&'static str>,
     pub pack_cache: Option<&'a Path>,
@@ -107,7 +109,27 @@ impl Compute {
         let backend = match kind {
             #[cfg(feature = "vulkan")]
             (BackendKind::Vulkan, device) => {
-                let model = super::vulkan::load(device, gguf, config)?;
+                let model = match super::vulkan::load(device, options.gpu_f16, gguf, config) {
+                    Ok(model) => model,
+                    // Auto found a GPU, but it cannot take the model: the CPU can.
+                    Err(why) if options.kind == BackendKind::Auto => {
+                        backend_note = Some(format!("{why}; running on the CPU"));
+                        return Self::load(
+                            LoadOptions {
+                                kind: BackendKind::Cpu,
+                                ..options
+                            },
+                            gguf,
+                            config,
+                            release,
+                        )
+                        .map(|loaded| Loaded {
+                            backend_note,
+                            ..loaded
+                        });
+                    }
+                    Err(why) => return Err(why),
+                };
                 // Every weight now lives in device memory: the file's pages can go.
                 release(gguf.bytes());
                 return Ok(Loaded {
@@ -236,7 +258,14 @@ impl Compute {
             Compute::Reference(_) => "reference".into(),
             Compute::Cpu { backend, .. } => format!("cpu ({})", backend.kernels.name()),
             #[cfg(feature = "vulkan")]
-            Compute::Vulkan(model) => format!("vulkan ({})", model.gpu().info().name),
+            Compute::Vulkan(model) => {
+                let math = if model.f16_matrices() {
+                    ", f16 matmuls"
+                } else {
+                    ""
+                };
+                format!("vulkan ({}{math})", model.gpu().info().name)
+            }
         }
     }
 

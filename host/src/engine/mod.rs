@@ -68,6 +68,9 @@ pub struct EngineOptions {
     pub backend: BackendKind,
     /// The Vulkan device to use, as `tern devices` numbers them; `None` picks one.
     pub device: Option<usize>,
+    /// On a Vulkan device with shaderFloat16: Q4_0, Q8_0 and F16 matrices in f16 arithmetic
+    /// (W4A16, faster on phone GPUs) instead of the reference's bits.
+    pub gpu_f16: bool,
     /// Threads that compute, the caller's included; 0 picks the number of physical cores.
     pub threads: usize,
     /// Pin each worker thread to its own core: for a process that owns the machine.
@@ -96,6 +99,7 @@ impl Default for EngineOptions {
             kv_type: KvType::default(),
             backend: BackendKind::default(),
             device: None,
+            gpu_f16: false,
             threads: 0,
             pin_threads: false,
             pack_cache: None,
@@ -224,6 +228,11 @@ impl Engine {
         } else {
             None
         };
+        if options.gpu_f16 && matches!(options.backend, BackendKind::Cpu | BackendKind::Reference) {
+            return Err(EngineError::Option(
+                "--gpu-f16 applies to the Vulkan backend (--backend vulkan or auto)".into(),
+            ));
+        }
         if let (BackendKind::Vulkan, Some(option)) = (options.backend, needs_cpu) {
             return Err(EngineError::Option(format!(
                 "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache                  and the embedding table in device memory"
@@ -232,6 +241,7 @@ impl Engine {
         let load = compute::LoadOptions {
             kind: options.backend,
             device: options.device,
+            gpu_f16: options.gpu_f16,
             needs_cpu,
             pack_cache: options.pack_cache.as_deref(),
         };

@@ -1,6 +1,6 @@
 //! The Vulkan backend as the engine uses it: which device, and the model loaded onto it.
 
-use tern_backend_vulkan::{DeviceInfo, DeviceKind, DeviceModel, Gpu, VkError};
+use tern_backend_vulkan::{DeviceInfo, DeviceKind, DeviceModel, Gpu, Precision, VkError};
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
@@ -61,15 +61,30 @@ fn device_for_vulkan(requested: Option<usize>) -> Result<usize, VkError> {
         .ok_or_else(|| VkError::NoDevice("no device with a compute queue".into()))
 }
 
-/// Opens the device and uploads every weight to it.
+/// Opens the device and uploads every weight to it, for f16 matmuls with `f16`.
 pub(super) fn load(
     requested: Option<usize>,
+    f16: bool,
     gguf: &Gguf<'_>,
     config: ModelConfig,
 ) -> Result<DeviceModel, String> {
     let vk = |e: VkError| format!("Vulkan: {e}");
     let gpu = Gpu::open(device_for_vulkan(requested).map_err(vk)?).map_err(vk)?;
-    DeviceModel::load(gpu, gguf, config).map_err(|e| format!("Vulkan: {e}"))
+    if f16 && !gpu.info().shader_float16 {
+        return Err(format!(
+            "Vulkan: device {} ({}) has no shaderFloat16 for --gpu-f16",
+            gpu.info().index,
+            gpu.info().name
+        ));
+    }
+    // A kernel the driver cannot build fails here, before anything is uploaded.
+    gpu.build_kernels().map_err(vk)?;
+    let precision = if f16 {
+        Precision::F16
+    } else {
+        Precision::Reference
+    };
+    DeviceModel::load_in(gpu, gguf, config, precision).map_err(|e| format!("Vulkan: {e}"))
 }
 
 /// One line per device for `tern devices`.
