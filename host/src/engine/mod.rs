@@ -235,7 +235,8 @@ impl Engine {
         }
         if let (BackendKind::Vulkan, Some(option)) = (options.backend, needs_cpu) {
             return Err(EngineError::Option(format!(
-                "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache                  and the embedding table in device memory"
+                "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache \
+                 and the embedding table in device memory"
             )));
         }
         let load = compute::LoadOptions {
