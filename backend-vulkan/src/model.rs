@@ -12,30 +12,7 @@ use tern_core::model::{LayerWeights, LoadError, Model, ModelConfig, WeightRole, 
 
 use crate::error::{Result, VkError};
 use crate::gpu::Gpu;
-use crate::ops::{DeviceWeight, Precision};
-
-/// Weight formats the matmul kernels read as stored.
-const MATMUL_FORMATS: [DType; 9] = [
-    DType::F32,
-    DType::F16,
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q5_1,
-    DType::Q8_0,
-    DType::Q4_K,
-    DType::Q5_K,
-    DType::Q6_K,
-];
-
-/// Table formats the embedding kernel reads as stored.
-const EMBED_FORMATS: [DType; 6] = [
-    DType::F32,
-    DType::F16,
-    DType::Q4_0,
-    DType::Q8_0,
-    DType::Q4_K,
-    DType::Q6_K,
-];
+use crate::ops::{DeviceWeight, EMBED_FORMATS, MATMUL_FORMATS, Precision};
 
 /// The model's weights on one device.
 pub struct DeviceModel {

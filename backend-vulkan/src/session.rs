@@ -8,7 +8,7 @@
 //! for the CPU ([`Plan::span`]), so the device runs the very plan the CPU backends run.
 
 use tern_core::backend::reference::rope_angles;
-use tern_core::exec::StepError;
+use tern_core::exec::{StepError, check_step};
 use tern_core::model::{ModelConfig, WeightId};
 use tern_core::plan::{Buf, LogitRows, Op, Plan};
 use tern_core::region::Region;
@@ -147,7 +147,7 @@ impl<'m> DeviceSession<'m> {
         tokens: &[u32],
         pos: usize,
     ) -> core::result::Result<&mut [f32], DeviceStepError> {
-        self.check(plan, tokens, pos)
+        check_step(plan, self.model.config(), tokens, pos, self.kv.n_ctx)
             .map_err(DeviceStepError::Step)?;
         self.fit(plan)?;
         let c = *self.model.config();
@@ -190,39 +190,6 @@ impl<'m> DeviceSession<'m> {
             *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
         Ok(&mut self.logits[..len])
-    }
-
-    fn check(
-        &self,
-        plan: &Plan,
-        tokens: &[u32],
-        pos: usize,
-    ) -> core::result::Result<(), StepError> {
-        let c = self.model.config();
-        if plan.config() != c {
-            return Err(StepError::PlanMismatch);
-        }
-        if tokens.len() != plan.n_tokens() {
-            return Err(StepError::TokenCount {
-                plan: plan.n_tokens(),
-                got: tokens.len(),
-            });
-        }
-        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(StepError::BadToken {
-                token,
-                n_vocab: c.n_vocab,
-            });
-        }
-        let n_ctx = plan.n_ctx().min(self.kv.n_ctx);
-        if pos.saturating_add(tokens.len()) > n_ctx {
-            return Err(StepError::ContextFull {
-                pos,
-                n_tokens: tokens.len(),
-                n_ctx,
-            });
-        }
-        Ok(())
     }
 
     /// Grows whichever buffer is too small for `plan` (a larger step than any before);

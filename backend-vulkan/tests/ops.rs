@@ -16,6 +16,7 @@ use std::cell::RefCell;
 use common::{Rng, Worst, gpu};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use tern_backend_vulkan::ops::EMBED_FORMATS;
 use tern_backend_vulkan::{
     AttentionShape, DeviceKv, DeviceWeight, KvFormat, Precision, rope_table,
 };
@@ -59,16 +60,6 @@ fn view<'a>(
         data,
     }
 }
-
-/// Table formats the embedding kernel reads.
-const EMBED_TYPES: [DType; 6] = [
-    DType::F32,
-    DType::F16,
-    DType::Q4_0,
-    DType::Q8_0,
-    DType::Q4_K,
-    DType::Q6_K,
-];
 
 fn matmul_case(
     worst: &mut Worst,
@@ -260,7 +251,7 @@ fn embed_matches_reference() {
         .run(
             &(0usize..6, 1usize..12, 1usize..4, 1usize..6, any::<u64>()),
             |(ti, rows, blocks, tokens, seed)| {
-                let dtype = EMBED_TYPES[ti];
+                let dtype = EMBED_FORMATS[ti];
                 let mut rng = Rng::new(seed);
                 let cols = blocks * dtype.block_len() + if dtype.block_len() == 1 { 3 } else { 0 };
                 let data = weight_bytes(&mut rng, dtype, rows, cols);

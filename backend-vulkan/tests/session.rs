@@ -96,6 +96,17 @@ fn reference_run(
     (all, fed)
 }
 
+/// The tokens and first position of step `i` of [`reference_run`]: the prompt, then one
+/// fed token at a time.
+fn step_input<'a>(prompt: &'a [u32], fed: &'a [u32], i: usize) -> (&'a [u32], usize) {
+    if i == 0 {
+        (prompt, 0)
+    } else {
+        let pos = prompt.len() + i - 1;
+        (&fed[pos..pos + 1], pos)
+    }
+}
+
 fn argmax(row: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &x) in row.iter().enumerate() {
@@ -121,12 +132,7 @@ fn compare(path: &str, prompt: &[u32], f16_kv: bool) {
     let mut session = DeviceSession::new(&model, n_ctx, 16, format).unwrap();
     let mut counts = None;
     for (i, want) in want.iter().enumerate() {
-        let (tokens, pos) = if i == 0 {
-            (prompt, 0)
-        } else {
-            let pos = prompt.len() + i - 1;
-            (&fed[pos..pos + 1], pos)
-        };
+        let (tokens, pos) = step_input(prompt, &fed, i);
         let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
         let got = session.step(&plan, tokens, pos).unwrap();
         if let Some(k) = (0..got.len()).find(|&k| got[k].to_bits() != want[k].to_bits()) {
@@ -299,12 +305,7 @@ fn f16_matmuls_stay_near_the_reference() {
         let mut session = DeviceSession::new(&model, n_ctx, 16, KvFormat::F16).unwrap();
         let mut worst = 0f32;
         for (i, want) in want.iter().enumerate() {
-            let (tokens, pos) = if i == 0 {
-                (&prompt[..], 0)
-            } else {
-                let pos = prompt.len() + i - 1;
-                (&fed[pos..pos + 1], pos)
-            };
+            let (tokens, pos) = step_input(&prompt, &fed, i);
             let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
             let got = session.step(&plan, tokens, pos).unwrap();
             worst = worst.max(rel_l2(got, want));

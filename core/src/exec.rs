@@ -7,7 +7,7 @@ use core::fmt;
 use crate::arena::{Arena, ArenaError};
 use crate::backend::{Backend, Parallel, Positions};
 use crate::kv::{KvCache, KvError};
-use crate::model::{LayerStore, Model, WeightId};
+use crate::model::{LayerStore, Model, ModelConfig, WeightId};
 use crate::plan::{Buf, Op, Plan};
 
 /// Why a step could not run.
@@ -201,31 +201,9 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
         pos: usize,
     ) -> Result<(), StepError> {
         let c = &self.model.config;
-        if tokens.len() != plan.n_tokens() {
-            return Err(StepError::TokenCount {
-                plan: plan.n_tokens(),
-                got: tokens.len(),
-            });
-        }
-        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(StepError::BadToken {
-                token,
-                n_vocab: c.n_vocab,
-            });
-        }
-        if plan.config() != c {
-            return Err(StepError::PlanMismatch);
-        }
+        check_step(plan, c, tokens, pos, kv.n_ctx())?;
         if kv.n_layer() != c.n_layer || kv.width() != c.kv_width() {
             return Err(StepError::KvShape);
-        }
-        let n_ctx = plan.n_ctx().min(kv.n_ctx());
-        if pos.saturating_add(tokens.len()) > n_ctx {
-            return Err(StepError::ContextFull {
-                pos,
-                n_tokens: tokens.len(),
-                n_ctx,
-            });
         }
         if arena.capacity() < plan.arena_bytes() {
             return Err(StepError::ArenaTooSmall {
@@ -235,6 +213,43 @@ impl<'r, 'w, B: Backend<'w>, L: LayerStore<B::Weight>> Runner<'r, 'w, B, L> {
         }
         Ok(())
     }
+}
+
+/// What every backend checks before it runs `plan` for a model of `config` on `tokens` at
+/// positions `pos..pos + tokens.len()` with room for `n_ctx` positions: the plan is the
+/// model's and has this many tokens, every id is in the vocabulary, the step fits the
+/// context.
+pub fn check_step(
+    plan: &Plan,
+    config: &ModelConfig,
+    tokens: &[u32],
+    pos: usize,
+    n_ctx: usize,
+) -> Result<(), StepError> {
+    if tokens.len() != plan.n_tokens() {
+        return Err(StepError::TokenCount {
+            plan: plan.n_tokens(),
+            got: tokens.len(),
+        });
+    }
+    if let Some(&token) = tokens.iter().find(|&&t| t as usize >= config.n_vocab) {
+        return Err(StepError::BadToken {
+            token,
+            n_vocab: config.n_vocab,
+        });
+    }
+    if plan.config() != config {
+        return Err(StepError::PlanMismatch);
+    }
+    let n_ctx = plan.n_ctx().min(n_ctx);
+    if pos.saturating_add(tokens.len()) > n_ctx {
+        return Err(StepError::ContextFull {
+            pos,
+            n_tokens: tokens.len(),
+            n_ctx,
+        });
+    }
+    Ok(())
 }
 
 fn views<'a, const N: usize>(

@@ -185,6 +185,29 @@ impl DeviceWeight {
     }
 }
 
+/// Weight formats the matmul kernels read as stored.
+pub const MATMUL_FORMATS: [DType; 9] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_1,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q5_K,
+    DType::Q6_K,
+];
+
+/// Table formats the embedding kernel reads as stored.
+pub const EMBED_FORMATS: [DType; 6] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q6_K,
+];
+
 fn matmul_shader(dtype: DType, precision: Precision) -> Option<Shader> {
     if precision == Precision::F16 {
         return Some(match dtype {

@@ -7,7 +7,7 @@ mod linear;
 mod pointwise;
 
 pub use attention::{AttentionShape, DeviceKv, KvFormat};
-pub use linear::{DeviceWeight, Layout, Precision, ROW_GROUP};
+pub use linear::{DeviceWeight, EMBED_FORMATS, Layout, MATMUL_FORMATS, Precision, ROW_GROUP};
 pub use pointwise::rope_table;
 
 use crate::error::{Result, VkError};
