@@ -77,6 +77,7 @@ pub(crate) struct LoadOptions<'a> {
     /// The Vulkan device asked for.
     pub device: Option<usize>,
     /// f16 matmuls on the device (see [`super::EngineOptions::gpu_f16`]).
+    #[cfg(feature = "vulkan")]
     pub gpu_f16: bool,
     /// Why only a CPU backend can serve the other options, if so (for `auto`).
     pub needs_cpu: Option<&'static str>,

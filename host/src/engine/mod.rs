@@ -242,6 +242,7 @@ impl Engine {
         let load = compute::LoadOptions {
             kind: options.backend,
             device: options.device,
+            #[cfg(feature = "vulkan")]
             gpu_f16: options.gpu_f16,
             needs_cpu,
             pack_cache: options.pack_cache.as_deref(),
