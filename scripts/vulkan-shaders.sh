@@ -43,7 +43,6 @@ variants=(
     "embed_q6_k embed.comp FMT_Q6_K"
     "round_f16 round_act.comp ACT_F16"
     "round_q8_0 round_act.comp ACT_Q8_0"
-    "round_q8k round_act.comp ACT_Q8K"
     "attention_f32 attention.comp KV_F32"
     "attention_f16 attention.comp KV_F16"
     "kv_store_f32 kv_store.comp KV_F32"

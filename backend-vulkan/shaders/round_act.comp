@@ -2,7 +2,7 @@
 #extension GL_GOOGLE_include_directive : require
 // Rounds activations to the format a matmul multiplies them in, as
 // core/src/backend/reference/activation.rs does: ACT_F16 element-wise; ACT_Q8_0 in
-// 32-element blocks (ggml's SIMD quantize_row_q8_0); ACT_Q8K in 256-element blocks (Q8_K).
+// 32-element blocks (ggml's SIMD quantize_row_q8_0).
 // One thread per block; a partial block at the end is copied unchanged.
 
 layout(local_size_x = 64) in;
@@ -22,8 +22,6 @@ layout(push_constant) uniform Params {
 #define BLOCK 1u
 #elif defined(ACT_Q8_0)
 #define BLOCK 32u
-#elif defined(ACT_Q8K)
-#define BLOCK 256u
 #else
 #error "no activation format defined"
 #endif
@@ -53,29 +51,6 @@ void main() {
     for (uint i = 0u; i < BLOCK; i++) {
         precise float scaled = x[p.x_off + start + i] * id;
         precise float v = d16 * roundEven(scaled);
-        y[p.out_off + start + i] = v;
-    }
-#else
-    float vmax = 0.0;
-    float amax = 0.0;
-    for (uint i = 0u; i < BLOCK; i++) {
-        float v = x[p.x_off + start + i];
-        if (abs(v) > amax) {
-            amax = abs(v);
-            vmax = v;
-        }
-    }
-    if (amax == 0.0) {
-        for (uint i = 0u; i < BLOCK; i++) {
-            y[p.out_off + start + i] = 0.0;
-        }
-        return;
-    }
-    float iscale = div_rn(-127.0, vmax);
-    float d = div_rn(1.0, iscale);
-    for (uint i = 0u; i < BLOCK; i++) {
-        precise float scaled = iscale * x[p.x_off + start + i];
-        precise float v = d * min(roundEven(scaled), 127.0);
         y[p.out_off + start + i] = v;
     }
 #endif

@@ -25,7 +25,6 @@ pub(crate) enum Shader {
     EmbedQ6K,
     RoundF16,
     RoundQ8_0,
-    RoundQ8K,
     AttentionF32,
     AttentionF16,
     KvStoreF32,
@@ -49,7 +48,7 @@ macro_rules! spv {
 
 impl Shader {
     /// Every kernel, for building them all up front.
-    pub(crate) const ALL: [Shader; 29] = [
+    pub(crate) const ALL: [Shader; 28] = [
         Shader::MatmulF32,
         Shader::MatmulF16,
         Shader::MatmulQ4_0,
@@ -70,7 +69,6 @@ impl Shader {
         Shader::EmbedQ6K,
         Shader::RoundF16,
         Shader::RoundQ8_0,
-        Shader::RoundQ8K,
         Shader::AttentionF32,
         Shader::AttentionF16,
         Shader::KvStoreF32,
@@ -113,7 +111,6 @@ impl Shader {
             EmbedQ6K => ("embed_q6_k", spv!("embed_q6_k"), 3, 6),
             RoundF16 => ("round_f16", spv!("round_f16"), 2, 3),
             RoundQ8_0 => ("round_q8_0", spv!("round_q8_0"), 2, 3),
-            RoundQ8K => ("round_q8k", spv!("round_q8k"), 2, 3),
             AttentionF32 => ("attention_f32", spv!("attention_f32"), 6, 11),
             AttentionF16 => ("attention_f16", spv!("attention_f16"), 6, 11),
             KvStoreF32 => ("kv_store_f32", spv!("kv_store_f32"), 3, 6),

@@ -232,18 +232,15 @@ fn matmul_shader(dtype: DType, precision: Precision) -> Option<Shader> {
 }
 
 /// The kernel that rounds activations as the reference does for weights stored as
-/// `stored` and multiplied as `dtype`; `None` keeps them f32 (F32 weights, and BF16, which
-/// has no rounding kernel). The K-quant kernels quantize their activations themselves.
-fn round_shader(dtype: DType, stored: DType) -> Option<Shader> {
-    if matches!(dtype, DType::Q4_K | DType::Q5_K | DType::Q6_K) {
-        return None;
-    }
+/// `stored`; `None` keeps them f32 (F32 weights, and BF16, which has no rounding kernel).
+/// The K-quant kernels quantize their activations themselves (and K-quants are never
+/// dequantized at upload).
+fn round_shader(stored: DType) -> Option<Shader> {
     match stored {
         DType::F16 => Some(Shader::RoundF16),
         DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
             Some(Shader::RoundQ8_0)
         }
-        DType::Q4_K | DType::Q5_K | DType::Q6_K => Some(Shader::RoundQ8K),
         _ => None,
     }
 }
@@ -280,7 +277,7 @@ impl Gpu {
         w.expect_layout(OP, Layout::Interleaved)?;
         let round = match w.precision {
             Precision::F16 => Some(Shader::RoundF16),
-            Precision::Reference => round_shader(w.dtype, w.stored),
+            Precision::Reference => round_shader(w.stored),
         };
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(VkError::shape(
@@ -301,7 +298,6 @@ impl Gpu {
                 ];
                 let block = match round {
                     Shader::RoundQ8_0 => 32,
-                    Shader::RoundQ8K => 256,
                     _ => 1,
                 };
                 batch.dispatch(
