@@ -7,9 +7,9 @@
 //! memory once its shape has been seen. The activations keep the arena layout core planned
 //! for the CPU ([`Plan::span`]), so the device runs the very plan the CPU backends run.
 
-use tern_core::backend::reference::rope_angles;
 use tern_core::exec::{StepError, check_step};
 use tern_core::model::{ModelConfig, WeightId};
+use tern_core::numerics::rope::rope_angles;
 use tern_core::plan::{Buf, LogitRows, Op, Plan};
 use tern_core::region::Region;
 

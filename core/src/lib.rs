@@ -21,6 +21,7 @@ pub mod exec;
 pub mod gguf;
 pub mod kv;
 pub mod model;
+pub mod numerics;
 pub mod plan;
 pub mod quant;
 pub mod region;

@@ -1,5 +1,5 @@
 //! ggml's `ggml_v_expf` and `ggml_v_silu` as the reference computes them
-//! (`tern_core::backend::reference::ggml_math`), four lanes at a time and bit for bit: the
+//! (`tern_core::numerics::ggml_math`), four lanes at a time and bit for bit: the
 //! same fused multiply-adds, then `j * 2^n` rounded once. `j` lies in [0.5, 2) and
 //! `|n| <= 192` wherever the result is not fixed to 0 or infinity, so `j * 2^n1` with
 //! `n1 = n >> 1` is a normal float and exact, and multiplying it by `2^(n - n1)` is the one

@@ -10,8 +10,8 @@
 use core::arch::aarch64::*;
 
 use half::f16;
-use tern_core::backend::reference::q8_1_sum;
 use tern_core::cpu::{ActLayout, ActScale};
+use tern_core::numerics::q8_1_sum;
 
 /// Quantizes `x` into `row`, as `tern_core::cpu::quantize_row`.
 ///

@@ -1,7 +1,7 @@
 //! Row and element-wise ops: norms, bias, residual add, SwiGLU, RoPE, and the raster copy.
 
-use tern_core::backend::reference::rope_angles;
 use tern_core::model::{ModelConfig, RopeStyle};
+use tern_core::numerics::rope::rope_angles;
 use tern_core::region::{Region, validate};
 
 use super::{View, expect_len, grid, threads, word};

@@ -16,8 +16,8 @@
 use half::f16;
 
 use super::codes::{CodeFormat, Scales};
-use crate::backend::reference::q8_1_sum;
 use crate::dtype::QK_K;
+use crate::numerics::q8_1_sum;
 
 /// How activation scales are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,7 +198,7 @@ fn quantize_q8_k(x: &[f32], q: &mut [u8]) -> f32 {
 mod tests {
     use super::*;
     use crate::DType;
-    use crate::backend::reference::{ActivationFormat, round_activations};
+    use crate::numerics::{ActivationFormat, round_activations};
 
     /// Codes times scales are exactly the reference backend's rounded activations.
     fn matches_reference(dtype: DType) {

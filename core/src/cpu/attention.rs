@@ -8,9 +8,9 @@ use half::f16;
 use super::kernels::CpuKernels;
 use super::split::{SharedMut, share, share_by_cost};
 use crate::backend::Parallel;
-use crate::backend::reference::ggml_math;
 use crate::kv::{KvCache, KvRow};
 use crate::model::ModelConfig;
+use crate::numerics::ggml_math;
 
 /// Positions scored at a time: one block of the cache, the most a cache hands out at once.
 const CHUNK: usize = crate::kv::KV_BLOCK;

@@ -8,10 +8,11 @@ use super::matmul::{Packed, matmul};
 use super::panel::{F32Panels, PanelLayout, panel_count};
 use super::split::{SharedMut, share};
 use crate::DType;
-use crate::backend::reference::{self, ActivationFormat};
+use crate::backend::reference;
 use crate::backend::{Backend, Parallel, Positions, PrepareError};
 use crate::kv::KvCache;
 use crate::model::{ModelConfig, WeightRole, WeightView};
+use crate::numerics::ActivationFormat;
 
 /// Whether weights of `dtype` get integer kernels (others are dequantized to f32 panels).
 pub const fn has_fast_path(dtype: DType) -> bool {

@@ -7,7 +7,7 @@
 //! sub-block from the activations' block sums, so no per-weight work is spent on it.
 
 use crate::DType;
-pub use crate::backend::reference::ggml_kquant::FloatSteps;
+pub use crate::numerics::ggml_kquant::FloatSteps;
 pub use crate::quant::codes::{BlockCodes, SuperBlock};
 
 /// How codes become weights.
@@ -27,7 +27,7 @@ pub enum Scales {
     PerSubBlock,
     /// K-quants: small integer scales (and minimums) per sub-block under f16 factors `d`
     /// (and `dmin`) per 256-weight super-block. Kernels sum sub-blocks in integers and apply
-    /// the factors in the steps ggml takes (see [`crate::backend::reference::ggml_kquant`]).
+    /// the factors in the steps ggml takes (see [`crate::numerics::ggml_kquant`]).
     SuperBlock(FloatSteps),
 }
 

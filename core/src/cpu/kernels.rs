@@ -13,8 +13,9 @@ use super::codes::{FloatSteps, Scales, ZeroPoint};
 use alloc::vec::Vec;
 
 use super::panel::{PANEL_ROWS, PanelLayout, block_factor, pack_codes, packed_code, trailer_value};
-use crate::backend::reference::{self, ggml_kquant, ggml_math};
+use crate::backend::reference;
 use crate::model::WeightView;
+use crate::numerics::{ggml_kquant, ggml_math};
 
 /// Most token rows one kernel call multiplies.
 pub const MAX_TILE_TOKENS: usize = 8;

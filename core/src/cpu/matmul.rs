@@ -10,7 +10,7 @@ use super::kernels::{ActTile, CpuKernels, MAX_TILE_TOKENS};
 use super::panel::{F32Panels, PANEL_ROWS, PanelLayout, panel_count};
 use super::split::{SharedMut, share};
 use crate::backend::Parallel;
-use crate::backend::reference::{ActivationFormat, round_activations};
+use crate::numerics::{ActivationFormat, round_activations};
 
 /// Panels a thread finishes for every token tile before moving on: small enough that the
 /// chunk stays in L2 while the tiles stream past it.

@@ -1,12 +1,12 @@
 //! RoPE for the CPU backend: the reference's angles and rotation
-//! ([`crate::backend::reference::rope_angles`]), each token's angles computed once for all of
+//! ([`crate::numerics::rope::rope_angles`]), each token's angles computed once for all of
 //! its heads, tokens spread over the threads.
 
 use super::split::{SharedMut, share};
 use crate::backend::Parallel;
-use crate::backend::reference::{rope_angles, rotate_head};
 use crate::model::ModelConfig;
 use crate::model::config::limits::MAX_HEAD_DIM;
+use crate::numerics::rope::{rope_angles, rotate_head};
 
 /// Rotates the first `rope_dim` dimensions of each of the `n_heads` heads of every token row
 /// of `x`; row `t` is at position `first + t`. Tokens are spread over the threads.

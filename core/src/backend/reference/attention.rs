@@ -6,10 +6,10 @@
 //! attention multiplies an f16 cache. Both products sum in the order of ggml's f16 matmul
 //! kernels ([`DotOrder`]), and the softmax is ggml's.
 
-use super::activation::{ActivationFormat, round};
-use super::ggml_math::{self, DotOrder};
 use crate::kv::{KvCache, KvRow};
 use crate::model::ModelConfig;
+use crate::numerics::activation::{ActivationFormat, round};
+use crate::numerics::ggml_math::{self, DotOrder};
 
 /// For every query row `t` (position `first + t`) and head `h`, attends over positions
 /// `0..=first + t` of KV head `h / group_size`. `scores` holds at least `first + rows` floats.

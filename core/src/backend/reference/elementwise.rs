@@ -1,8 +1,8 @@
 //! Element-wise ops.
 
-use super::ggml_math;
 use super::rows::for_each_chunk;
 use crate::model::WeightView;
+use crate::numerics::ggml_math;
 
 /// `gate` = silu(`gate`) * `up`, computed as llama.cpp's `ggml_vec_swiglu_f32` computes it
 /// (ggml-cpu/vec.cpp:417, AVX-512 build), with ggml's vectorized SiLU, so that the reference

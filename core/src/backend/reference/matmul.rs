@@ -1,11 +1,11 @@
 //! Matrix times activations, one dot product at a time, accumulated in order like run.c.
 
-use super::activation::{ActivationFormat, round, round_q8_1_block};
-use super::ggml_kquant;
 use super::rows::for_each_chunk;
 use crate::DType;
 use crate::dtype::QK_K;
 use crate::model::WeightView;
+use crate::numerics::activation::{ActivationFormat, round, round_q8_1_block};
+use crate::numerics::ggml_kquant;
 use crate::quant::dequantize;
 
 /// dot(row `r` of `w`, `x`) with a single f32 accumulator, left to right, after rounding `x`

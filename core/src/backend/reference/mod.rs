@@ -2,23 +2,18 @@
 //! where run.c has the op, reading weights as the file stores them. It is slow on purpose
 //! and is the oracle that every other backend is tested against.
 
-mod activation;
-mod attention;
+pub(crate) mod attention;
 mod elementwise;
-pub mod ggml_kquant;
-pub mod ggml_math;
-pub mod libc_trig;
 mod matmul;
 mod norm;
 mod rope;
 mod rows;
 
-pub use activation::{ActivationFormat, q8_1_sum, round as round_activations};
 pub use attention::attention;
 pub use elementwise::{add, add_bias, swiglu};
 pub use matmul::{dot_row, matmul};
 pub use norm::{head_norm, rms_norm};
-pub use rope::{rope, rope_angles, rotate_head};
+pub use rope::rope;
 pub use rows::{dequantize_row, embed, for_each_chunk};
 
 use super::{Backend, Parallel, Positions, PrepareError};
