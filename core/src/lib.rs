@@ -11,6 +11,8 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+#[cfg(feature = "testing")]
+extern crate std;
 
 pub mod arena;
 pub mod backend;
@@ -27,5 +29,7 @@ pub mod quant;
 pub mod region;
 pub mod sample;
 pub mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use dtype::DType;
