@@ -297,3 +297,50 @@ impl Drop for Shared {
         }
     }
 }
+
+/// One line for a device listing (`tern devices`): index, name, kind, API version, largest
+/// storage buffer and the optional features faster kernels may use.
+impl std::fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (major, minor, patch) = self.api_version;
+        let mut features = Vec::new();
+        for (has, name) in [
+            (self.shader_float16, "shaderFloat16"),
+            (self.shader_int8, "shaderInt8"),
+            (self.storage_16bit, "16-bit storage"),
+            (self.storage_8bit, "8-bit storage"),
+        ] {
+            if has {
+                features.push(name.to_string());
+            }
+        }
+        if let Some(n) = self.subgroup_size {
+            features.push(format!("subgroups of {n}"));
+        }
+        let kind = match self.kind {
+            DeviceKind::Discrete => "discrete GPU",
+            DeviceKind::Integrated => "integrated GPU",
+            DeviceKind::Virtual => "virtual GPU",
+            DeviceKind::Cpu => "CPU implementation (not picked by --backend auto)",
+            DeviceKind::Other => "other",
+        };
+        let compute = if self.has_compute_queue {
+            ""
+        } else {
+            ", no compute queue"
+        };
+        write!(
+            f,
+            "{}: {} ({kind}{compute}), Vulkan {major}.{minor}.{patch}, largest storage buffer \
+             {} MiB; {}",
+            self.index,
+            self.name,
+            self.max_storage_buffer_range >> 20,
+            if features.is_empty() {
+                "no optional features".to_string()
+            } else {
+                features.join(", ")
+            }
+        )
+    }
+}

@@ -11,6 +11,13 @@ pub enum VkError {
     /// The loader found no driver, or no driver offers a device with a compute queue.
     #[error("no Vulkan device: {0}")]
     NoDevice(String),
+    /// No device is a real GPU (`--backend auto` never takes a CPU implementation); the
+    /// names of the devices there are.
+    #[error("no GPU ({})", no_gpu_found(.0))]
+    NoGpu(Vec<String>),
+    /// `--gpu-f16` on a device without shaderFloat16.
+    #[error("device {index} ({name}) has no shaderFloat16 for --gpu-f16")]
+    NoFloat16 { index: usize, name: String },
     /// A device index past the last device.
     #[error("no Vulkan device with index {index} ({count} found)")]
     NoSuchDevice { index: usize, count: usize },
@@ -48,6 +55,15 @@ pub enum VkError {
     /// A weight or cache type the kernels do not handle.
     #[error("{op} does not support {what}")]
     Unsupported { op: &'static str, what: String },
+}
+
+/// What a search for a GPU found instead.
+fn no_gpu_found(names: &[String]) -> String {
+    if names.is_empty() {
+        "no device".into()
+    } else {
+        format!("only {}, a CPU implementation", names.join(", "))
+    }
 }
 
 impl VkError {

@@ -6,6 +6,8 @@
 //!   reference backend, which the tests compare them against.
 //! - [`DeviceModel`]: a model's weights uploaded once; [`DeviceSession`]: a KV cache and
 //!   step memory on the device, core's plan of each step shape recorded once and replayed.
+//!   Both meet core's step contract ([`tern_core::exec::Executor`]); [`load`] opens the
+//!   device a [`DeviceChoice`] names and uploads a model.
 //!
 //! Every kernel is plain Vulkan 1.0 compute (SPIR-V 1.0, 32-bit storage only), so any
 //! conformant driver runs it; the f16, int8 and subgroup capabilities are reported for
@@ -14,6 +16,7 @@
 mod batch;
 pub mod device;
 mod error;
+mod executor;
 mod gpu;
 mod kernel;
 mod memory;
@@ -25,6 +28,7 @@ mod shaders;
 pub use batch::Batch;
 pub use device::{DeviceInfo, DeviceKind, enumerate};
 pub use error::{Result, VkError};
+pub use executor::{BACKEND, DeviceChoice, is_real_gpu, load};
 pub use gpu::Gpu;
 pub use memory::Buffer;
 pub use model::DeviceModel;

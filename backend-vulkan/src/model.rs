@@ -20,6 +20,8 @@ pub struct DeviceModel {
     pub(crate) model: Model<DeviceWeight, Vec<LayerWeights<DeviceWeight>>>,
     /// Bytes of weights in device memory.
     device_bytes: u64,
+    /// "vulkan (DEVICE[, f16 matmuls])", for messages.
+    description: String,
 }
 
 impl DeviceModel {
@@ -52,10 +54,14 @@ impl DeviceModel {
             },
         )
         .map_err(Box::new)?;
+        let f16 = model.weights().any(|w| w.precision == Precision::F16);
+        let math = if f16 { ", f16 matmuls" } else { "" };
+        let description = format!("vulkan ({}{math})", gpu.info().name);
         Ok(DeviceModel {
             gpu,
             model,
             device_bytes,
+            description,
         })
     }
 
@@ -70,6 +76,11 @@ impl DeviceModel {
     /// Whether some matrix multiplies in f16 ([`Precision::F16`]).
     pub fn f16_matrices(&self) -> bool {
         self.model.weights().any(|w| w.precision == Precision::F16)
+    }
+
+    /// The backend and device, for messages: "vulkan (llvmpipe, f16 matmuls)".
+    pub fn description(&self) -> &str {
+        &self.description
     }
 
     /// Bytes of weights in device memory (a tied output head counts twice: it is uploaded

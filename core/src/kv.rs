@@ -95,6 +95,26 @@ impl fmt::Display for KvError {
     }
 }
 
+/// Element type of a KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KvType {
+    /// Full precision.
+    F32,
+    /// Half the memory of f32; llama.cpp's default.
+    #[default]
+    F16,
+}
+
+impl KvType {
+    /// Bytes per element.
+    pub const fn element_bytes(self) -> usize {
+        match self {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        }
+    }
+}
+
 /// Keys and values of past positions, per layer. A row holds every key/value head of one
 /// position: `n_head_kv * head_dim` elements. Attention may read a cache from several threads.
 pub trait KvCache: Sync {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tern_core::exec::StepError;
+use tern_core::exec::{ExecError, StepError};
 
 use crate::tokenizer::TokenizerError;
 
@@ -29,9 +29,10 @@ pub enum EngineError {
     },
     #[error("invalid option: {0}")]
     Option(String),
-    /// The backend asked for cannot run here (no device, no driver, out of device memory).
+    /// The backend asked for cannot run here (no device, no driver, out of device memory),
+    /// or failed while running.
     #[error("{0}")]
-    Backend(String),
+    Backend(ExecError),
     #[error("the prompt has {n_tokens} tokens; the context holds {n_ctx}")]
     PromptTooLong { n_tokens: usize, n_ctx: usize },
     /// Found before tokenizing, which for such a text would cost time and memory in vain.
@@ -77,4 +78,16 @@ pub enum EngineError {
         model: String,
         source: std::io::Error,
     },
+}
+
+/// An executor's error, as specific as the engine can make it.
+impl From<ExecError> for EngineError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::Step(e) => EngineError::Step(e),
+            ExecError::Plan(e) => EngineError::Option(e.to_string()),
+            ExecError::OutOfMemory { what, bytes } => EngineError::OutOfMemory { what, bytes },
+            e @ (ExecError::NoHostKv | ExecError::Device { .. }) => EngineError::Backend(e),
+        }
+    }
 }

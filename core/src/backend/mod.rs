@@ -70,6 +70,17 @@ impl fmt::Display for PrepareError {
     }
 }
 
+/// Where a prepared weight's bytes live, for memory reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holding {
+    /// Read in place from the model file's bytes.
+    File,
+    /// Repacked into this many bytes of memory the process owns.
+    Dram(u64),
+    /// Repacked, this many bytes read in place from a mapped packed-weight cache file.
+    Cached(u64),
+}
+
 /// Per-step facts that RoPE and attention need.
 #[derive(Clone, Copy, Debug)]
 pub struct Positions {
@@ -92,6 +103,12 @@ pub trait Backend<'w> {
     /// Turns a weight as stored in the file into this backend's layout.
     fn prepare(&self, view: WeightView<'w>, role: WeightRole)
     -> Result<Self::Weight, PrepareError>;
+
+    /// The weight as the model file stores it.
+    fn stored(&self, weight: &Self::Weight) -> WeightView<'w>;
+
+    /// Where the prepared weight's bytes live.
+    fn holding(&self, weight: &Self::Weight) -> Holding;
 
     /// `out[t]` = row `tokens[t]` of the embedding table. Token ids are below `n_vocab`.
     fn embed(&self, table: &Self::Weight, tokens: &[u32], out: &mut [f32]);

@@ -9,7 +9,7 @@ use super::panel::{F32Panels, PanelLayout, panel_count};
 use super::split::{SharedMut, share};
 use crate::DType;
 use crate::backend::reference;
-use crate::backend::{Backend, Parallel, Positions, PrepareError};
+use crate::backend::{Backend, Holding, Parallel, Positions, PrepareError};
 use crate::kv::KvCache;
 use crate::model::{ModelConfig, WeightRole, WeightView};
 use crate::numerics::ActivationFormat;
@@ -124,6 +124,18 @@ impl<'w, K: CpuKernels> Backend<'w> for Cpu<K> {
             },
         });
         Ok(CpuWeight { view, packed })
+    }
+
+    fn stored(&self, weight: &CpuWeight<'w>) -> WeightView<'w> {
+        weight.view
+    }
+
+    fn holding(&self, weight: &CpuWeight<'w>) -> Holding {
+        match &weight.packed {
+            None => Holding::File,
+            Some(p) if p.is_owned() => Holding::Dram(p.bytes().len() as u64),
+            Some(p) => Holding::Cached(p.bytes().len() as u64),
+        }
     }
 
     fn embed(&self, table: &CpuWeight<'w>, tokens: &[u32], out: &mut [f32]) {

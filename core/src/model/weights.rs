@@ -193,6 +193,8 @@ pub enum LoadError<E> {
     },
 }
 
+impl<E: fmt::Debug + fmt::Display> core::error::Error for LoadError<E> {}
+
 impl<E: fmt::Display> fmt::Display for LoadError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

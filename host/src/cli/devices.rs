@@ -1,4 +1,4 @@
-//! `tern devices`: the Vulkan devices this machine offers, numbered for `--device N`.
+//! `tern devices`: the GPU devices this machine offers, numbered for `--device N`.
 
 use clap::Args;
 
@@ -8,21 +8,14 @@ use tern::EngineError;
 pub struct DevicesArgs {}
 
 pub fn devices(_: DevicesArgs) -> Result<(), EngineError> {
-    #[cfg(feature = "vulkan")]
-    {
-        let lines = tern::engine::describe_devices().map_err(EngineError::Backend)?;
-        if lines.is_empty() {
-            return Err(EngineError::Backend(
-                "Vulkan: the loader found no device".into(),
-            ));
-        }
-        for line in lines {
-            println!("{line}");
-        }
-        Ok(())
+    let lines = tern::engine::list_devices().map_err(EngineError::Backend)?;
+    if lines.is_empty() {
+        return Err(EngineError::Option(
+            "Vulkan: the loader found no device".into(),
+        ));
     }
-    #[cfg(not(feature = "vulkan"))]
-    Err(EngineError::Backend(
-        "this build of Tern has no Vulkan backend (cargo feature `vulkan`)".into(),
-    ))
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -1,45 +1,37 @@
 //! The engine: a loaded model (file bytes, configuration, prepared weights, tokenizer) from
 //! which sessions are made.
 
+mod backends;
+mod backing;
 mod buffers;
-mod compute;
 mod model_bytes;
 mod pack_cache;
 mod session;
 mod tiers;
-#[cfg(feature = "vulkan")]
-mod vulkan;
 
+pub use backends::list_devices;
 pub use model_bytes::ModelBytes;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
+pub use tern_core::kv::KvType;
 pub use tern_storage::Tier;
 pub use tiers::FlashIo;
-#[cfg(feature = "vulkan")]
-pub use vulkan::describe_devices;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use tern_core::backend::Parallel;
+use tern_core::exec::Executor;
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
-pub(crate) use compute::Compute;
-pub use compute::HostKernels;
+pub use backends::HostKernels;
+use backends::LoadFailure;
+use backing::{Backing, Loaded, LoadedModel};
 
 use crate::error::EngineError;
 use crate::threads::{MAX_THREADS, ThreadPool, physical_cores};
 use crate::tokenizer::Tokenizer;
-
-/// Element type of the KV cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum KvType {
-    F32,
-    /// Half the memory of f32; llama.cpp's default.
-    #[default]
-    F16,
-}
 
 /// Which backend computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -112,22 +104,16 @@ impl Default for EngineOptions {
 
 /// A loaded model, ready to make sessions.
 pub struct Engine {
-    // Fields drop in declaration order: everything that borrows `bytes` comes before it.
-    compute: Compute,
-    /// The packed-weight cache that `compute`'s weights may borrow; dropped after it.
-    #[allow(dead_code)] // Owns the mapping that `compute` views.
-    pack_cache: Option<tern_storage::pack_cache::PackCache>,
+    /// The model file's bytes, the parsed file and the backend's executor.
+    model: LoadedModel,
     cache_status: Option<CacheStatus>,
     backend_note: Option<String>,
     embeddings: tiers::EmbeddingStore,
-    gguf: Gguf<'static>,
     tokenizer: Tokenizer,
     name: String,
     n_ctx: usize,
     options: EngineOptions,
     pool: ThreadPool,
-    #[allow(dead_code)] // Owns the memory that `model` and `gguf` view.
-    bytes: ModelBytes,
 }
 
 impl Engine {
@@ -168,106 +154,66 @@ impl Engine {
         name: String,
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
-        // SAFETY: the bytes of a `ModelBytes` stay at one address for as long as it lives (a
-        // memory map, static data or a heap buffer the engine never changes, none of them
-        // moved by moving the value). The engine owns `bytes`
-        // and declares it after every field that borrows it, so the borrows end before the
-        // memory goes; no `'static` view is ever handed out beyond `&self`'s lifetime.
-        let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &[u8]>(bytes.as_bytes()) };
         let model_err = |message: String| EngineError::Model {
             model: name.clone(),
             message,
         };
-        let gguf = Gguf::parse(data).map_err(|e| EngineError::Gguf {
-            model: name.clone(),
-            message: e.to_string(),
-        })?;
-        let config = ModelConfig::from_gguf(&gguf).map_err(|e| model_err(e.to_string()))?;
-        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|source| EngineError::Tokenizer {
-            model: name.clone(),
-            source,
-        })?;
-        if tokenizer.n_vocab() != config.n_vocab {
-            return Err(model_err(format!(
-                "the tokenizer has {} tokens, the model {}",
-                tokenizer.n_vocab(),
-                config.n_vocab
-            )));
-        }
-        let n_ctx = match options.n_ctx {
-            Some(0) => {
-                return Err(EngineError::Option(
-                    "the context size must be positive".into(),
-                ));
-            }
-            Some(n) if n > config.n_ctx_train => {
-                return Err(EngineError::Option(format!(
-                    "a context of {n} tokens exceeds the {} the model was trained for",
-                    config.n_ctx_train
+        let needs_cpu = check_options(&options)?;
+        // What the load yields besides the borrowers, handed out of the closure.
+        let mut tokenizer = None;
+        let mut cache_status = None;
+        let mut backend_note = None;
+        let mut n_ctx = 0;
+        let model = LoadedModel::try_new(Backing::new(bytes), |backing| {
+            let gguf = Gguf::parse(backing.bytes()).map_err(|e| EngineError::Gguf {
+                model: name.clone(),
+                message: e.to_string(),
+            })?;
+            let config = ModelConfig::from_gguf(&gguf).map_err(|e| model_err(e.to_string()))?;
+            let t = Tokenizer::from_gguf(&gguf).map_err(|source| EngineError::Tokenizer {
+                model: name.clone(),
+                source,
+            })?;
+            if t.n_vocab() != config.n_vocab {
+                return Err(model_err(format!(
+                    "the tokenizer has {} tokens, the model {}",
+                    t.n_vocab(),
+                    config.n_vocab
                 )));
             }
-            Some(n) => n,
-            None => config.n_ctx_train.min(4096),
-        };
-        if options.n_batch == 0 {
-            return Err(EngineError::Option(
-                "the batch size must be positive".into(),
-            ));
-        }
-        if options.threads > MAX_THREADS {
-            return Err(EngineError::Option(format!(
-                "{} threads is more than the {MAX_THREADS} allowed",
-                options.threads
-            )));
-        }
-        // Tiers only the CPU backends have.
-        let needs_cpu = if options.kv_dram_tokens.is_some() {
-            Some("--kv-dram-tokens")
-        } else if matches!(options.embeddings, Some(Tier::Flash | Tier::Dram)) {
-            Some("--embeddings flash|dram")
-        } else {
-            None
-        };
-        if options.gpu_f16 && matches!(options.backend, BackendKind::Cpu | BackendKind::Reference) {
-            return Err(EngineError::Option(
-                "--gpu-f16 applies to the Vulkan backend (--backend vulkan or auto)".into(),
-            ));
-        }
-        if let (BackendKind::Vulkan, Some(option)) = (options.backend, needs_cpu) {
-            return Err(EngineError::Option(format!(
-                "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache \
-                 and the embedding table in device memory"
-            )));
-        }
-        let load = compute::LoadOptions {
-            kind: options.backend,
-            device: options.device,
-            #[cfg(feature = "vulkan")]
-            gpu_f16: options.gpu_f16,
-            needs_cpu,
-            pack_cache: options.pack_cache.as_deref(),
-        };
-        let loaded = Compute::load(load, &gguf, config, |copied| bytes.release(copied)).map_err(
-            |message| match options.backend {
-                // The device, not the model, is what failed.
-                BackendKind::Vulkan if message.starts_with("Vulkan:") => {
-                    EngineError::Backend(message)
+            tokenizer = Some(t);
+            n_ctx = context_size(&options, &config)?;
+            let chosen =
+                backends::load(&options, needs_cpu, &gguf, config, backing).map_err(|failure| {
+                    match failure {
+                        LoadFailure::Model(message) => model_err(message),
+                        LoadFailure::Backend(e) => EngineError::Backend(e),
+                    }
+                })?;
+            cache_status = chosen.cache_status;
+            backend_note = chosen.backend_note;
+            Ok::<_, EngineError>(Loaded {
+                gguf,
+                executor: chosen.executor,
+            })
+        })?;
+        let embeddings = {
+            let (backing, loaded) = (model.borrow_owner(), model.borrow_dependent());
+            match loaded.executor.embedding_table() {
+                // The executor keeps its own copy (on a device).
+                None => tiers::EmbeddingStore::Mapped,
+                Some(table) => {
+                    let default = if file.is_some() {
+                        Tier::Flash
+                    } else {
+                        Tier::Mapped
+                    };
+                    let tier = options.embeddings.unwrap_or(default);
+                    tiers::EmbeddingStore::new(tier, &table, backing.bytes(), file, |part| {
+                        backing.release(part)
+                    })?
                 }
-                _ => model_err(message),
-            },
-        )?;
-        let embeddings = match loaded.compute.embedding_table() {
-            _ if loaded.compute.on_device() => tiers::EmbeddingStore::Mapped,
-            Some(table) => {
-                let default = if file.is_some() {
-                    Tier::Flash
-                } else {
-                    Tier::Mapped
-                };
-                let tier = options.embeddings.unwrap_or(default);
-                tiers::EmbeddingStore::new(tier, &table, data, file, |part| bytes.release(part))?
             }
-            None => return Err(model_err("the model has no embedding table".into())),
         };
         let n_threads = match options.threads {
             0 => physical_cores(),
@@ -281,23 +227,20 @@ impl Engine {
         let pool = pool
             .map_err(|e| EngineError::Option(format!("cannot start {n_threads} threads: {e}")))?;
         Ok(Engine {
-            compute: loaded.compute,
-            pack_cache: loaded.cache,
-            cache_status: loaded.cache_status,
-            backend_note: loaded.backend_note,
+            model,
+            cache_status,
+            backend_note,
             embeddings,
-            gguf,
-            tokenizer,
+            tokenizer: tokenizer.expect("set by a successful load"),
             name,
             n_ctx,
             options,
             pool,
-            bytes,
         })
     }
 
     pub fn config(&self) -> &ModelConfig {
-        self.compute.config()
+        self.executor().config()
     }
 
     /// What became of the packed-weight cache on this load (`None` without one).
@@ -312,9 +255,14 @@ impl Engine {
 
     /// The weights by memory tier.
     pub fn memory(&self) -> crate::memory::EngineMemory {
+        let w = self.executor().weight_memory();
         crate::memory::EngineMemory {
+            weights_dram: w.dram,
+            weights_mapped: w.mapped,
+            weights_cached: w.cached,
+            weights_device: w.device,
+            embeddings: w.embeddings,
             embeddings_tier: self.embeddings.tier(),
-            ..self.compute.memory()
         }
     }
 
@@ -343,7 +291,7 @@ impl Engine {
 
     /// The parsed model file.
     pub fn gguf(&self) -> &Gguf<'_> {
-        &self.gguf
+        &self.model.borrow_dependent().gguf
     }
 
     /// How the model is named in messages (its path, or the bundled model's name).
@@ -372,7 +320,7 @@ impl Engine {
 
     /// The backend that computes, with the CPU's instruction set: "cpu (x86-avx2)".
     pub fn backend_name(&self) -> String {
-        self.compute.describe()
+        self.executor().describe().into()
     }
 
     /// A fresh session (empty KV cache) over this model.
@@ -380,8 +328,60 @@ impl Engine {
         Session::new(self)
     }
 
-    pub(crate) fn compute(&self) -> &Compute {
-        &self.compute
+    /// The model on the backend that computes.
+    pub(crate) fn executor(&self) -> &dyn Executor {
+        &*self.model.borrow_dependent().executor
+    }
+}
+
+/// Checks the options that need no model, and names the option, if any, that only the CPU
+/// backends serve (the memory tiers).
+fn check_options(options: &EngineOptions) -> Result<Option<&'static str>, EngineError> {
+    if options.n_batch == 0 {
+        return Err(EngineError::Option(
+            "the batch size must be positive".into(),
+        ));
+    }
+    if options.threads > MAX_THREADS {
+        return Err(EngineError::Option(format!(
+            "{} threads is more than the {MAX_THREADS} allowed",
+            options.threads
+        )));
+    }
+    let needs_cpu = if options.kv_dram_tokens.is_some() {
+        Some("--kv-dram-tokens")
+    } else if matches!(options.embeddings, Some(Tier::Flash | Tier::Dram)) {
+        Some("--embeddings flash|dram")
+    } else {
+        None
+    };
+    if options.gpu_f16 && matches!(options.backend, BackendKind::Cpu | BackendKind::Reference) {
+        return Err(EngineError::Option(
+            "--gpu-f16 applies to the Vulkan backend (--backend vulkan or auto)".into(),
+        ));
+    }
+    if let (BackendKind::Vulkan, Some(option)) = (options.backend, needs_cpu) {
+        return Err(EngineError::Option(format!(
+            "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache \
+             and the embedding table in device memory"
+        )));
+    }
+    Ok(needs_cpu)
+}
+
+/// The context size of sessions: the one asked for, else the model's trained context capped
+/// at 4096.
+fn context_size(options: &EngineOptions, config: &ModelConfig) -> Result<usize, EngineError> {
+    match options.n_ctx {
+        Some(0) => Err(EngineError::Option(
+            "the context size must be positive".into(),
+        )),
+        Some(n) if n > config.n_ctx_train => Err(EngineError::Option(format!(
+            "a context of {n} tokens exceeds the {} the model was trained for",
+            config.n_ctx_train
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(config.n_ctx_train.min(4096)),
     }
 }
 

@@ -9,13 +9,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use tern_core::cpu::Cpu;
+use tern_core::cpu::{Cpu, CpuWeight};
 use tern_core::gguf::Gguf;
-use tern_core::model::{Model, ModelConfig};
+use tern_core::model::{LayerWeights, Model, ModelConfig};
 use tern_storage::pack_cache::{CacheError, CacheKey, PackCache, PackCacheWriter};
 
-use super::compute::{CpuModel, HostKernels};
+use super::backends::HostKernels;
 
 /// What became of the cache on this load.
 #[derive(Debug)]
@@ -58,25 +59,31 @@ pub fn default_dir() -> Option<PathBuf> {
     Some(base.join("tern"))
 }
 
+/// The CPU backend's model, its weights borrowing the model file (and the packed-weight
+/// cache).
+pub(crate) type CpuModel<'a> = Model<CpuWeight<'a>, Vec<LayerWeights<CpuWeight<'a>>>>;
+
 /// The key of `gguf`'s cache for `backend`: a hash of the whole model file.
 pub(super) fn key(backend: &Cpu<HostKernels>, gguf: &Gguf<'_>) -> CacheKey {
     CacheKey::new(gguf.bytes(), &backend.packing())
 }
 
-/// A CPU model with its weights from (or written to) the cache for `key` in `dir`, the
-/// mapped cache the weights borrow (kept alive by the engine for as long as the model), and
-/// what happened. `pack` loads the model packing in memory, as without a cache.
-pub(super) fn load(
+/// A CPU model with its weights read from (or written to and read back from) the cache for
+/// `key` in `dir`, and what happened. The cache the weights borrow goes into `mapped`, which
+/// lives as long as the model file's bytes. `pack` loads the model packing in memory, as
+/// without a cache.
+pub(super) fn load<'a>(
     backend: &Cpu<HostKernels>,
-    gguf: &Gguf<'static>,
+    gguf: &Gguf<'a>,
     config: ModelConfig,
     (dir, key): (&Path, CacheKey),
-    pack: impl FnOnce() -> Result<CpuModel, String>,
-) -> Result<(CpuModel, Option<PackCache>, CacheStatus), String> {
+    mapped: &'a OnceLock<PackCache>,
+    pack: impl FnOnce() -> Result<CpuModel<'a>, String>,
+) -> Result<(CpuModel<'a>, CacheStatus), String> {
     let path = dir.join(key.file_name());
     let reason = match PackCache::open(&path, &key) {
-        Ok(cache) => match from_cache(backend, gguf, config, &cache) {
-            Some(model) => return Ok((model, Some(cache), CacheStatus::Mapped(path))),
+        Ok(cache) => match adopt(backend, gguf, config, cache, mapped) {
+            Some(model) => return Ok((model, CacheStatus::Mapped(path))),
             None => Some("its weights do not fit this model".to_string()),
         },
         Err(CacheError::Missing) => None,
@@ -88,7 +95,7 @@ pub(super) fn load(
             path,
             reason: e.to_string(),
         };
-        return Ok((packed, None, status));
+        return Ok((packed, status));
     }
     // Map what was just written and let the packed copies go: from here on the weights are
     // file-backed, as on the next load.
@@ -100,25 +107,41 @@ pub(super) fn load(
         None => CacheStatus::Written(path.clone()),
     };
     match PackCache::open(&path, &key) {
-        Ok(cache) => match from_cache(backend, gguf, config, &cache) {
-            Some(model) => Ok((model, Some(cache), status)),
-            None => Ok((packed, None, status)),
+        Ok(cache) => match adopt(backend, gguf, config, cache, mapped) {
+            Some(model) => Ok((model, status)),
+            None => Ok((packed, status)),
         },
         Err(e) => {
             let reason = format!("it does not read back: {e}");
-            Ok((packed, None, CacheStatus::NotWritten { path, reason }))
+            Ok((packed, CacheStatus::NotWritten { path, reason }))
         }
     }
 }
 
+/// The model read from `cache` once the cache is kept in `mapped`, or `None` (and `cache`
+/// dropped) where it does not hold this model's weights.
+fn adopt<'a>(
+    backend: &Cpu<HostKernels>,
+    gguf: &Gguf<'a>,
+    config: ModelConfig,
+    cache: PackCache,
+    mapped: &'a OnceLock<PackCache>,
+) -> Option<CpuModel<'a>> {
+    // Checked on a short borrow first (cheap: the weights only view the blobs), so a cache
+    // that does not fit is not kept.
+    from_cache(backend, gguf, config, &cache)?;
+    mapped.set(cache).ok()?;
+    from_cache(backend, gguf, config, mapped.get()?)
+}
+
 /// The model with every packed weight read in place from `cache`, or `None` where the cache
 /// does not hold exactly this model's weights in this backend's layout.
-fn from_cache(
+fn from_cache<'a>(
     backend: &Cpu<HostKernels>,
-    gguf: &Gguf<'static>,
+    gguf: &Gguf<'a>,
     config: ModelConfig,
-    cache: &PackCache,
-) -> Option<CpuModel> {
+    cache: &'a PackCache,
+) -> Option<CpuModel<'a>> {
     let mut next = 0;
     let model = Model::load(gguf, config, Vec::new(), |view, role| {
         let i = next;
@@ -126,11 +149,7 @@ fn from_cache(
         if i >= cache.len() {
             return Err(());
         }
-        // SAFETY: the blob lives in `cache`'s mapping, which the engine keeps (declared after
-        // the model it owns, so dropped after it) for as long as the model; the mapping never
-        // moves or changes while it lives.
-        let blob: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &[u8]>(cache.blob(i)) };
-        backend.prepare_cached(view, role, blob).ok_or(())
+        backend.prepare_cached(view, role, cache.blob(i)).ok_or(())
     })
     .ok()?;
     (next == cache.len()).then_some(model)

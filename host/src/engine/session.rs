@@ -6,15 +6,13 @@
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use tern_core::arena::Arena;
-use tern_core::exec::EmbeddingRows;
+use tern_core::exec::{EmbeddingRows, ExecutorSession, HostIo, Residence, SessionSpec, Step};
 use tern_core::plan::{LogitRows, Plan};
 use tern_core::sample::{Sampler, SamplerParams};
 use tern_storage::spill_kv::KvShape;
 
-use super::buffers::filled_vec;
+use super::Engine;
 use super::tiers::{self, FlashIo, KvPlan, RowSource, SessionKv};
-use super::{Engine, KvType};
 use crate::error::EngineError;
 use crate::memory::{MemoryReport, ProcessMemory, SessionMemory};
 use crate::tokenizer::StreamDecoder;
@@ -79,35 +77,42 @@ fn per_second(n: usize, t: Duration) -> f64 {
 /// A KV cache, step memory and the tokens fed so far.
 pub struct Session<'e> {
     engine: &'e Engine,
-    state: StepState<'e>,
+    /// The executor's step memory (and, on a device, the KV cache).
+    exec: Box<dyn ExecutorSession + 'e>,
+    /// The KV cache and embedding rows in the process's memory and on flash, for executors
+    /// that compute in host memory ([`Residence::Host`]).
+    host: Option<HostMemory<'e>>,
     /// Tokens in the KV cache, in order.
     tokens: Vec<u32>,
 }
 
-/// Where a session's KV cache and step memory live.
-enum StepState<'e> {
-    /// In the process's memory (and on flash), for the CPU backends.
-    Host(HostState<'e>),
-    /// In a Vulkan device's memory.
-    #[cfg(feature = "vulkan")]
-    Device(Box<tern_backend_vulkan::DeviceSession<'e>>),
-}
-
-struct HostState<'e> {
+/// What a session keeps in the process's memory (and on flash) for its executor.
+struct HostMemory<'e> {
     kv: SessionKv,
     /// Embedding rows from flash or a copy of the table; `None` reads the mapped table.
     embeddings: Option<Box<dyn RowSource + 'e>>,
-    arena: Vec<u8>,
 }
 
 impl<'e> Session<'e> {
     pub(super) fn new(engine: &'e Engine) -> Result<Session<'e>, EngineError> {
+        let executor = engine.executor();
         let n_ctx = engine.n_ctx();
+        let spec = SessionSpec {
+            n_ctx,
+            n_batch: engine.options().n_batch.min(n_ctx),
+            kv_type: engine.options().kv_type,
+        };
+        let host = match executor.residence() {
+            Residence::Host => Some(HostMemory::new(engine)?),
+            Residence::Device => None,
+        };
+        let exec = executor.open_session(spec).map_err(EngineError::from)?;
         let mut tokens = Vec::new();
         tokens.reserve_exact(n_ctx);
         Ok(Session {
             engine,
-            state: StepState::new(engine)?,
+            exec,
+            host,
             tokens,
         })
     }
@@ -119,37 +124,20 @@ impl<'e> Session<'e> {
 
     /// This session's memory: its KV cache by tier and its activation arena.
     pub fn memory(&self) -> SessionMemory {
-        // Without the `vulkan` feature the host is the only state.
-        #[allow(clippy::infallible_destructuring_match)]
-        let host = match &self.state {
-            StepState::Host(host) => host,
-            #[cfg(feature = "vulkan")]
-            StepState::Device(device) => {
-                return SessionMemory {
-                    kv_device: device.kv_bytes(),
-                    arena: device.step_bytes(),
-                    ..SessionMemory::default()
-                };
-            }
-        };
-        let element = match self.engine.options().kv_type {
-            KvType::F32 => 4,
-            KvType::F16 => 2,
-        };
-        let (kv_dram, kv_flash) = host.kv.tiers(element);
+        let exec = self.exec.memory();
+        let element = self.engine.options().kv_type.element_bytes();
+        let (kv_dram, kv_flash) = self.host.as_ref().map_or((0, 0), |h| h.kv.tiers(element));
         SessionMemory {
             kv_dram,
             kv_flash,
-            kv_device: 0,
-            arena: host.arena.len() as u64,
+            kv_device: exec.kv_device,
+            arena: exec.arena,
         }
     }
 
     /// Bytes this session has moved to and from flash so far.
     pub fn flash_io(&self) -> FlashIo {
-        // Without the `vulkan` feature the host is the only state.
-        #[allow(irrefutable_let_patterns)]
-        let StepState::Host(host) = &self.state else {
+        let Some(host) = &self.host else {
             return FlashIo::default();
         };
         let (kv_bytes_read, kv_bytes_written) = host.kv.io();
@@ -207,25 +195,74 @@ impl<'e> Session<'e> {
     }
 
     fn step(&mut self, tokens: &[u32], rows: LogitRows) -> Result<&mut [f32], EngineError> {
-        step(self.engine, &mut self.state, &mut self.tokens, tokens, rows)
+        let Session {
+            engine,
+            exec,
+            host,
+            tokens: history,
+        } = self;
+        step(engine, &mut **exec, host.as_mut(), history, tokens, rows)
     }
 }
 
-impl<'e> StepState<'e> {
-    fn new(engine: &'e Engine) -> Result<StepState<'e>, EngineError> {
+/// Runs one step of `tokens` after `history` (which it extends) and returns the logits, which
+/// live in `exec`'s step memory. A free function so that the logits borrow only that.
+fn step<'a>(
+    engine: &Engine,
+    exec: &'a mut (dyn ExecutorSession + '_),
+    host: Option<&mut HostMemory<'_>>,
+    history: &mut Vec<u32>,
+    tokens: &[u32],
+    rows: LogitRows,
+) -> Result<&'a mut [f32], EngineError> {
+    let n_ctx = engine.n_ctx();
+    let pos = history.len();
+    if pos + tokens.len() > n_ctx {
+        return Err(EngineError::PromptTooLong {
+            n_tokens: pos + tokens.len(),
+            n_ctx,
+        });
+    }
+    let plan = Plan::new(engine.config(), tokens.len(), n_ctx, rows)
+        .map_err(|e| EngineError::Option(e.to_string()))?;
+    let mut host = host;
+    let io = host.as_deref_mut().map(|h| HostIo {
+        kv: h.kv.cache(),
+        embeddings: h
+            .embeddings
+            .as_deref_mut()
+            .map(|e| e as &mut dyn EmbeddingRows),
+    });
+    let step = Step {
+        plan: &plan,
+        tokens,
+        pos,
+        host: io,
+        parallel: engine.pool(),
+    };
+    match exec.step(step) {
+        Ok(logits) => {
+            history.extend_from_slice(tokens);
+            Ok(logits)
+        }
+        // A tier keeps the I/O error behind a failed step; the message says what it was.
+        Err(e) => Err(match host {
+            Some(HostMemory { kv, embeddings }) => tiers::explain(
+                e.into(),
+                kv,
+                embeddings.as_deref_mut(),
+                engine.name(),
+                &engine.kv_spill_dir(),
+            ),
+            None => e.into(),
+        }),
+    }
+}
+
+impl<'e> HostMemory<'e> {
+    fn new(engine: &'e Engine) -> Result<HostMemory<'e>, EngineError> {
         let c = engine.config();
         let n_ctx = engine.n_ctx();
-        let n_batch = engine.options().n_batch.min(n_ctx);
-        #[cfg(feature = "vulkan")]
-        if let Some(model) = engine.compute().device_model() {
-            let format = match engine.options().kv_type {
-                KvType::F32 => tern_backend_vulkan::KvFormat::F32,
-                KvType::F16 => tern_backend_vulkan::KvFormat::F16,
-            };
-            let device = tern_backend_vulkan::DeviceSession::new(model, n_ctx, n_batch, format)
-                .map_err(|e| EngineError::Backend(format!("Vulkan: {e}")))?;
-            return Ok(StepState::Device(Box::new(device)));
-        }
         let spill_dir = engine.kv_spill_dir();
         if engine.options().kv_dram_tokens.is_some_and(|n| n < n_ctx) {
             std::fs::create_dir_all(&spill_dir).map_err(|source| EngineError::KvSpill {
@@ -243,90 +280,11 @@ impl<'e> StepState<'e> {
             dram_tokens: engine.options().kv_dram_tokens,
             spill_dir: &spill_dir,
         })?;
-        let embeddings = engine.row_source()?;
-        // The largest step of generation: a full batch, the last row's logits. Teacher
-        // forcing ([`Session::eval_all`]) wants every row's and grows the arena when it does
-        // (a batch of 512 rows of a 150k vocabulary would be 300 MiB of logits held for good).
-        let plan = Plan::new(c, n_batch, n_ctx, LogitRows::Last)
-            .map_err(|e| EngineError::Option(e.to_string()))?;
-        let arena = filled_vec(plan.arena_bytes() + Arena::ALIGN, "activation arena")?;
-        Ok(StepState::Host(HostState {
+        Ok(HostMemory {
             kv,
-            embeddings,
-            arena,
-        }))
-    }
-}
-
-/// Runs one step of `tokens` after `history` (which it extends) and returns the logits, which
-/// live in the step memory of `state`. A free function so that the logits borrow only that.
-fn step<'a>(
-    engine: &Engine,
-    state: &'a mut StepState<'_>,
-    history: &mut Vec<u32>,
-    tokens: &[u32],
-    rows: LogitRows,
-) -> Result<&'a mut [f32], EngineError> {
-    let n_ctx = engine.n_ctx();
-    let pos = history.len();
-    if pos + tokens.len() > n_ctx {
-        return Err(EngineError::PromptTooLong {
-            n_tokens: pos + tokens.len(),
-            n_ctx,
-        });
-    }
-    let plan = Plan::new(engine.config(), tokens.len(), n_ctx, rows)
-        .map_err(|e| EngineError::Option(e.to_string()))?;
-    let logits = match state {
-        StepState::Host(host) => host_step(engine, host, &plan, tokens, pos)?,
-        #[cfg(feature = "vulkan")]
-        StepState::Device(device) => device.step(&plan, tokens, pos).map_err(|e| match e {
-            tern_backend_vulkan::DeviceStepError::Step(e) => EngineError::Step(e),
-            tern_backend_vulkan::DeviceStepError::Device(e) => {
-                EngineError::Backend(format!("Vulkan: {e}"))
-            }
-        })?,
-    };
-    history.extend_from_slice(tokens);
-    Ok(logits)
-}
-
-fn host_step<'a>(
-    engine: &Engine,
-    host: &'a mut HostState<'_>,
-    plan: &Plan,
-    tokens: &[u32],
-    pos: usize,
-) -> Result<&'a mut [f32], EngineError> {
-    if plan.logit_rows() == LogitRows::All {
-        let needed = plan.arena_bytes() + Arena::ALIGN;
-        if host.arena.len() < needed {
-            host.arena = filled_vec(needed, "activation arena")?;
-        }
-    }
-    let HostState {
-        kv,
-        embeddings,
-        arena,
-    } = host;
-    let mut embeddings = embeddings.as_deref_mut();
-    let rows_source = embeddings
-        .as_deref_mut()
-        .map(|e| e as &mut dyn EmbeddingRows);
-    engine
-        .compute()
-        .step(
-            plan,
-            (kv.cache(), rows_source),
-            Arena::new(arena),
-            tokens,
-            pos,
-            engine.pool(),
-        )
-        .map_err(|e| {
-            let spill_dir = engine.kv_spill_dir();
-            tiers::explain(e.into(), kv, embeddings, engine.name(), &spill_dir)
+            embeddings: engine.row_source()?,
         })
+    }
 }
 
 impl Session<'_> {
@@ -395,7 +353,8 @@ impl Session<'_> {
             }
             let logits = step(
                 self.engine,
-                &mut self.state,
+                &mut *self.exec,
+                self.host.as_mut(),
                 &mut self.tokens,
                 &[next],
                 LogitRows::Last,

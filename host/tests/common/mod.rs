@@ -64,7 +64,11 @@ pub fn backends() -> Vec<BackendKind> {
 fn vulkan_device() -> bool {
     use std::sync::OnceLock;
     static FOUND: OnceLock<Result<usize, String>> = OnceLock::new();
-    let found = FOUND.get_or_init(|| tern::engine::describe_devices().map(|d| d.len()));
+    let found = FOUND.get_or_init(|| {
+        tern::engine::list_devices()
+            .map(|d| d.len())
+            .map_err(|e| e.to_string())
+    });
     let required = std::env::var_os("TERN_VULKAN_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
     match found {
         Ok(n) if *n > 0 => true,

@@ -16,7 +16,7 @@ pub use norm::{head_norm, rms_norm};
 pub use rope::rope;
 pub use rows::{dequantize_row, embed, for_each_chunk};
 
-use super::{Backend, Parallel, Positions, PrepareError};
+use super::{Backend, Holding, Parallel, Positions, PrepareError};
 use crate::kv::KvCache;
 use crate::model::{ModelConfig, WeightRole, WeightView};
 
@@ -37,6 +37,14 @@ impl<'w> Backend<'w> for Reference {
         _role: WeightRole,
     ) -> Result<WeightView<'w>, PrepareError> {
         Ok(view)
+    }
+
+    fn stored(&self, weight: &WeightView<'w>) -> WeightView<'w> {
+        *weight
+    }
+
+    fn holding(&self, _weight: &WeightView<'w>) -> Holding {
+        Holding::File
     }
 
     fn embed(&self, table: &WeightView<'w>, tokens: &[u32], out: &mut [f32]) {

@@ -1,6 +1,21 @@
-//! Runs a plan on a backend: for each op, the arena views of its buffers and the model's
-//! weights go to the backend op. This is the only place that knows both the plan and a
-//! backend, and it allocates nothing.
+//! Running steps. [`Runner`] runs a plan on a per-op backend: for each op, the arena views of
+//! its buffers and the model's weights go to the backend op; it is the only place that knows
+//! both the plan and a backend, and it allocates nothing. [`executor`] is the contract at the
+//! granularity of a whole step that every backend meets, CPU and GPU alike, and
+//! [`PlanExecutor`] meets it for the per-op backends.
+
+#[cfg(feature = "alloc")]
+pub mod executor;
+#[cfg(feature = "alloc")]
+mod plan_executor;
+
+#[cfg(feature = "alloc")]
+pub use executor::{
+    ExecError, Executor, ExecutorSession, HostIo, Residence, SessionBytes, SessionSpec, Step,
+    WeightMemory,
+};
+#[cfg(feature = "alloc")]
+pub use plan_executor::PlanExecutor;
 
 use core::fmt;
 

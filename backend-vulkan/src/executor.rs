@@ -1,0 +1,163 @@
+//! The Vulkan backend behind core's step contract ([`tern_core::exec::Executor`]): which
+//! device a load takes, the model on it, and its sessions.
+
+use tern_core::exec::{
+    ExecError, Executor, ExecutorSession, Residence, SessionBytes, SessionSpec, Step, WeightMemory,
+};
+use tern_core::gguf::Gguf;
+use tern_core::kv::KvType;
+use tern_core::model::{ModelConfig, WeightView};
+
+use crate::device::{DeviceInfo, DeviceKind, enumerate};
+use crate::error::VkError;
+use crate::gpu::Gpu;
+use crate::model::DeviceModel;
+use crate::ops::{KvFormat, Precision};
+use crate::session::{DeviceSession, DeviceStepError};
+
+/// The name errors and messages give this backend.
+pub const BACKEND: &str = "Vulkan";
+
+/// Which device a load takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The device of this index in [`enumerate`]'s list, whatever its kind.
+    Index(usize),
+    /// The first real GPU (discrete, integrated, virtual), never a CPU implementation such
+    /// as lavapipe, which the CPU backend beats: what `--backend auto` wants.
+    Gpu,
+    /// The first real GPU, else the first device that computes (a CPU implementation is
+    /// what CI has).
+    Any,
+}
+
+/// Whether a device is a GPU rather than a CPU emulation (lavapipe, SwiftShader).
+pub fn is_real_gpu(d: &DeviceInfo) -> bool {
+    d.has_compute_queue
+        && matches!(
+            d.kind,
+            DeviceKind::Discrete | DeviceKind::Integrated | DeviceKind::Virtual
+        )
+}
+
+impl DeviceChoice {
+    /// The index of the device chosen, or why there is none.
+    pub fn index(self) -> Result<usize, VkError> {
+        let devices = enumerate()?;
+        let found = match self {
+            DeviceChoice::Index(index) => {
+                return match devices.get(index) {
+                    Some(_) => Ok(index),
+                    None => Err(VkError::NoSuchDevice {
+                        index,
+                        count: devices.len(),
+                    }),
+                };
+            }
+            DeviceChoice::Gpu => devices.iter().find(|d| is_real_gpu(d)),
+            DeviceChoice::Any => devices
+                .iter()
+                .find(|d| is_real_gpu(d))
+                .or_else(|| devices.iter().find(|d| d.has_compute_queue)),
+        };
+        match (found, self) {
+            (Some(d), _) => Ok(d.index),
+            (None, DeviceChoice::Gpu) => Err(VkError::NoGpu(
+                devices.iter().map(|d| d.name.clone()).collect(),
+            )),
+            (None, _) => Err(VkError::NoDevice("no device with a compute queue".into())),
+        }
+    }
+}
+
+/// Opens the device `choice` names, builds every kernel (so a driver that cannot compile one
+/// fails before anything is uploaded) and uploads `gguf`'s weights, matrices multiplied in
+/// `precision` where a kernel offers it.
+pub fn load(
+    choice: DeviceChoice,
+    precision: Precision,
+    gguf: &Gguf<'_>,
+    config: ModelConfig,
+) -> Result<DeviceModel, ExecError> {
+    let gpu = Gpu::open(choice.index()?)?;
+    if precision == Precision::F16 && !gpu.info().shader_float16 {
+        let info = gpu.info();
+        return Err(device_error(VkError::NoFloat16 {
+            index: info.index,
+            name: info.name.clone(),
+        }));
+    }
+    gpu.build_kernels()?;
+    DeviceModel::load_in(gpu, gguf, config, precision).map_err(device_error)
+}
+
+/// A device failure as core's executors report it.
+fn device_error(e: impl core::error::Error + Send + Sync + 'static) -> ExecError {
+    ExecError::Device {
+        backend: BACKEND,
+        source: Box::new(e),
+    }
+}
+
+impl From<VkError> for ExecError {
+    fn from(e: VkError) -> Self {
+        device_error(e)
+    }
+}
+
+impl From<DeviceStepError> for ExecError {
+    fn from(e: DeviceStepError) -> Self {
+        match e {
+            DeviceStepError::Step(e) => ExecError::Step(e),
+            DeviceStepError::Device(e) => device_error(e),
+        }
+    }
+}
+
+impl Executor for DeviceModel {
+    fn describe(&self) -> &str {
+        self.description()
+    }
+
+    fn config(&self) -> &ModelConfig {
+        DeviceModel::config(self)
+    }
+
+    fn residence(&self) -> Residence {
+        Residence::Device
+    }
+
+    fn weight_memory(&self) -> WeightMemory {
+        WeightMemory {
+            device: self.weight_bytes(),
+            ..WeightMemory::default()
+        }
+    }
+
+    fn embedding_table(&self) -> Option<WeightView<'_>> {
+        // The device keeps its own copy.
+        None
+    }
+
+    fn open_session(&self, spec: SessionSpec) -> Result<Box<dyn ExecutorSession + '_>, ExecError> {
+        let format = match spec.kv_type {
+            KvType::F32 => KvFormat::F32,
+            KvType::F16 => KvFormat::F16,
+        };
+        let session = DeviceSession::new(self, spec.n_ctx, spec.n_batch, format)?;
+        Ok(Box::new(session))
+    }
+}
+
+impl ExecutorSession for DeviceSession<'_> {
+    fn step(&mut self, step: Step<'_>) -> Result<&mut [f32], ExecError> {
+        Ok(DeviceSession::step(self, step.plan, step.tokens, step.pos)?)
+    }
+
+    fn memory(&self) -> SessionBytes {
+        SessionBytes {
+            kv_device: self.kv_bytes(),
+            arena: self.step_bytes(),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The backends this build has, and the one place that puts a model on one. Every backend
+//! meets core's step contract ([`Executor`]); the rest of the engine holds the executor it
+//! is given and never asks which backend it is. Adding a backend is its crate and an arm in
+//! [`load`] (and, for a GPU API, a line in [`list_devices`]).
+
+use tern_core::backend::Backend;
+use tern_core::backend::reference::Reference;
+use tern_core::cpu::{Cpu, CpuKernels};
+use tern_core::exec::{ExecError, Executor, PlanExecutor};
+use tern_core::gguf::Gguf;
+use tern_core::model::{Model, ModelConfig};
+
+use super::backing::Backing;
+use super::pack_cache::{self, CacheStatus};
+use super::{BackendKind, EngineOptions};
+
+/// The microkernels of this build's CPU backend: x86's or aarch64's SIMD kernels (the
+/// instruction set chosen at run time) where compiled in, else the scalar definitions.
+#[cfg(all(target_arch = "x86_64", feature = "x86"))]
+pub type HostKernels = tern_backend_x86::X86Kernels;
+#[cfg(all(target_arch = "aarch64", feature = "neon"))]
+pub type HostKernels = tern_backend_neon::NeonKernels;
+#[cfg(not(any(
+    all(target_arch = "x86_64", feature = "x86"),
+    all(target_arch = "aarch64", feature = "neon")
+)))]
+pub type HostKernels = tern_core::cpu::ScalarKernels;
+
+fn host_kernels() -> HostKernels {
+    #[cfg(all(target_arch = "x86_64", feature = "x86"))]
+    return tern_backend_x86::X86Kernels::detect();
+    #[cfg(all(target_arch = "aarch64", feature = "neon"))]
+    return tern_backend_neon::NeonKernels::detect();
+    #[cfg(not(any(
+        all(target_arch = "x86_64", feature = "x86"),
+        all(target_arch = "aarch64", feature = "neon")
+    )))]
+    return tern_core::cpu::ScalarKernels;
+}
+
+/// A model on the backend chosen, and how the choice went.
+pub(crate) struct Chosen<'a> {
+    pub executor: Box<dyn Executor + 'a>,
+    /// What became of the packed-weight cache (CPU backend given a cache directory).
+    pub cache_status: Option<CacheStatus>,
+    /// Why `--backend auto` runs on the CPU.
+    pub backend_note: Option<String>,
+}
+
+/// Why no backend took the model.
+pub(crate) enum LoadFailure {
+    /// The model does not fit the backend (a missing tensor, a format without a kernel).
+    Model(String),
+    /// The backend cannot run here (no device, no driver, out of device memory).
+    Backend(ExecError),
+}
+
+/// Puts `gguf` on the backend `options` ask for. `needs_cpu` names an option that only the
+/// CPU backends serve (`--backend auto` then takes the CPU). File bytes that a backend
+/// copied (repacked, uploaded) are released to the OS through `backing`.
+pub(crate) fn load<'a>(
+    options: &EngineOptions,
+    needs_cpu: Option<&'static str>,
+    gguf: &Gguf<'a>,
+    config: ModelConfig,
+    backing: &'a Backing,
+) -> Result<Chosen<'a>, LoadFailure> {
+    let chosen = |executor, cache_status| Chosen {
+        executor,
+        cache_status,
+        backend_note: None,
+    };
+    match options.backend {
+        BackendKind::Cpu => load_cpu(options, gguf, config, backing).map(|(e, s)| chosen(e, s)),
+        BackendKind::Reference => {
+            let model = Model::load(gguf, config, Vec::with_capacity(config.n_layer), |v, r| {
+                Reference.prepare(v, r)
+            })
+            .map_err(|e| LoadFailure::Model(e.to_string()))?;
+            let executor = PlanExecutor::new(Reference, model, "reference".into());
+            Ok(chosen(Box::new(executor), None))
+        }
+        BackendKind::Vulkan => match load_gpu(false, options, gguf, config, backing) {
+            Some(loaded) => Ok(chosen(loaded.map_err(LoadFailure::Backend)?, None)),
+            None => Err(LoadFailure::Backend(not_built("Vulkan"))),
+        },
+        BackendKind::Auto => {
+            let why = match needs_cpu {
+                Some(option) => format!("{option} needs a CPU backend"),
+                None => match load_gpu(true, options, gguf, config, backing) {
+                    Some(Ok(executor)) => return Ok(chosen(executor, None)),
+                    Some(Err(e)) => e.to_string(),
+                    None => "this build of Tern has no Vulkan backend".into(),
+                },
+            };
+            let (executor, cache_status) = load_cpu(options, gguf, config, backing)?;
+            Ok(Chosen {
+                executor,
+                cache_status,
+                backend_note: Some(format!("{why}; running on the CPU")),
+            })
+        }
+    }
+}
+
+/// The CPU backend with this machine's kernels; with a cache directory, the packed weights
+/// come from (or go to) a packed-weight cache file there.
+fn load_cpu<'a>(
+    options: &EngineOptions,
+    gguf: &Gguf<'a>,
+    config: ModelConfig,
+    backing: &'a Backing,
+) -> Result<(Box<dyn Executor + 'a>, Option<CacheStatus>), LoadFailure> {
+    let cpu = Cpu::new(host_kernels());
+    let description = format!("cpu ({})", cpu.kernels.name());
+    let pack = || {
+        Model::load(
+            gguf,
+            config,
+            Vec::with_capacity(config.n_layer),
+            |view, role| {
+                let weight = cpu.prepare(view, role)?;
+                if weight.packed.is_some() {
+                    // Copied into panels: the file's pages are not read again (but for a tied
+                    // head's embedding rows, which fault back in).
+                    backing.release(view.data);
+                }
+                Ok::<_, tern_core::backend::PrepareError>(weight)
+            },
+        )
+        .map_err(|e| e.to_string())
+    };
+    let (model, status) = match options.pack_cache.as_deref() {
+        Some(dir) => {
+            let key = pack_cache::key(&cpu, gguf);
+            // Hashing the file for the key read all of it; what is still needed (embedding
+            // rows, norms, weights to pack) faults back in.
+            backing.release(gguf.bytes());
+            let (model, status) =
+                pack_cache::load(&cpu, gguf, config, (dir, key), &backing.pack_cache, pack)
+                    .map_err(LoadFailure::Model)?;
+            (model, Some(status))
+        }
+        None => (pack().map_err(LoadFailure::Model)?, None),
+    };
+    Ok((Box::new(PlanExecutor::new(cpu, model, description)), status))
+}
+
+/// The model on a GPU backend (`--device`'s device, else the first real GPU, else, unless
+/// `gpu_only`, the first device that computes), or `None` where this build has none.
+#[cfg(feature = "vulkan")]
+fn load_gpu<'a>(
+    gpu_only: bool,
+    options: &EngineOptions,
+    gguf: &Gguf<'a>,
+    config: ModelConfig,
+    backing: &'a Backing,
+) -> Option<Result<Box<dyn Executor + 'a>, ExecError>> {
+    use tern_backend_vulkan::{DeviceChoice, Precision};
+    let choice = match (options.device, gpu_only) {
+        (Some(i), _) => DeviceChoice::Index(i),
+        (None, true) => DeviceChoice::Gpu,
+        (None, false) => DeviceChoice::Any,
+    };
+    let precision = match options.gpu_f16 {
+        true => Precision::F16,
+        false => Precision::Reference,
+    };
+    let loaded = tern_backend_vulkan::load(choice, precision, gguf, config).map(|model| {
+        // Every weight now lives in device memory: the file's pages can go.
+        backing.release(gguf.bytes());
+        Box::new(model) as Box<dyn Executor + 'a>
+    });
+    Some(loaded)
+}
+
+/// This build has no GPU backend.
+#[cfg(not(feature = "vulkan"))]
+fn load_gpu<'a>(
+    _: bool,
+    _: &EngineOptions,
+    _: &Gguf<'a>,
+    _: ModelConfig,
+    _: &'a Backing,
+) -> Option<Result<Box<dyn Executor + 'a>, ExecError>> {
+    None
+}
+
+/// A backend this build was made without.
+fn not_built(backend: &'static str) -> ExecError {
+    ExecError::Device {
+        backend,
+        source: "this build of Tern has no Vulkan backend (cargo feature `vulkan`)".into(),
+    }
+}
+
+/// One line per device of every GPU backend compiled in, numbered as `--device` takes them.
+pub fn list_devices() -> Result<Vec<String>, ExecError> {
+    #[cfg(feature = "vulkan")]
+    return tern_backend_vulkan::enumerate()
+        .map(|devices| devices.iter().map(|d| d.to_string()).collect())
+        .map_err(ExecError::from);
+    #[cfg(not(feature = "vulkan"))]
+    Err(not_built("Vulkan"))
+}
