@@ -9,4 +9,9 @@ pub mod threads;
 pub mod tokenizer;
 
 pub use engine::{Engine, EngineOptions, GenerateOptions, Session};
+
+/// The README's code, compiled as doctests so the library example cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 pub use error::EngineError;
