@@ -197,9 +197,13 @@ fn not_built(backend: &'static str) -> ExecError {
 /// One line per device of every GPU backend compiled in, numbered as `--device` takes them.
 pub fn list_devices() -> Result<Vec<String>, ExecError> {
     #[cfg(feature = "vulkan")]
-    return tern_backend_vulkan::enumerate()
-        .map(|devices| devices.iter().map(|d| d.to_string()).collect())
-        .map_err(ExecError::from);
+    return match tern_backend_vulkan::enumerate()?.as_slice() {
+        [] => Err(ExecError::Device {
+            backend: tern_backend_vulkan::BACKEND,
+            source: "the loader found no device".into(),
+        }),
+        devices => Ok(devices.iter().map(|d| d.to_string()).collect()),
+    };
     #[cfg(not(feature = "vulkan"))]
     Err(not_built("Vulkan"))
 }
