@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --workspace --release
+# The no_std thread pool is behind a feature that no workspace crate enables.
+cargo test --release -p tern-core --features spin spin_pool
 cargo build --release --manifest-path nostd-smoke/Cargo.toml
 out=$(nostd-smoke/target/release/tern-nostd-smoke)
 echo "$out"

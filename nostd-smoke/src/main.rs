@@ -13,7 +13,8 @@ use core::fmt::Write;
 
 use tern_core::arena::Arena;
 use tern_core::backend::reference::Reference;
-use tern_core::backend::{Backend, Sequential};
+use tern_core::backend::Backend;
+use tern_core::backend::spin_pool::SpinPool;
 
 #[cfg(target_arch = "aarch64")]
 mod static_arena;
@@ -30,6 +31,11 @@ const N_CTX: usize = 16;
 const MAX_LAYERS: usize = 8;
 const KV_ELEMENTS: usize = MAX_LAYERS * N_CTX * 64;
 const ARENA_BYTES: usize = 16 * 1024;
+
+/// The firmware's thread pool, in a static as firmware keeps it. This program starts no
+/// other threads, so the pool has the calling one alone; what it proves is that the pool
+/// builds and links with no std.
+static PARALLEL: SpinPool<1> = SpinPool::new();
 
 #[link(name = "c")]
 unsafe extern "C" {
@@ -132,7 +138,7 @@ fn first_token<B: Backend<'static>>(backend: &B) -> Result<u32, &'static str> {
     let mut runner = Runner {
         backend,
         model: &model,
-        parallel: &Sequential,
+        parallel: &PARALLEL,
         embeddings: None,
     };
     let bos = gguf

@@ -7,6 +7,8 @@
 //! other backend is tested against.
 
 pub mod reference;
+#[cfg(feature = "spin")]
+pub mod spin_pool;
 
 use core::fmt;
 
