@@ -13,24 +13,33 @@ use crate::error::{Context as _, Result, VkError};
 /// What kind of processor a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
+    /// A GPU with its own memory, reached over a bus.
     Discrete,
+    /// A GPU that shares the host's memory.
     Integrated,
+    /// A GPU presented by a hypervisor to a virtual machine.
     Virtual,
     /// A software implementation such as Mesa's lavapipe.
     Cpu,
+    /// Any other type the driver reports.
     Other,
 }
 
 /// One physical device and the capabilities the kernels care about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
-    /// Its index in [`enumerate`]'s list, which [`Gpu::open`] takes.
+    /// Its index in [`enumerate`]'s list, which [`Gpu::open`](crate::Gpu::open) takes.
     pub index: usize,
+    /// The device's name as its driver reports it.
     pub name: String,
+    /// What kind of processor it is; `--backend auto` takes GPUs only.
     pub kind: DeviceKind,
     /// (major, minor, patch) of the Vulkan API the device supports.
     pub api_version: (u32, u32, u32),
+    /// Whether shaders can do f16 arithmetic, which
+    /// [`Precision::F16`](crate::Precision::F16) needs.
     pub shader_float16: bool,
+    /// Whether shaders can do 8-bit integer arithmetic.
     pub shader_int8: bool,
     /// 16-bit values in storage buffers.
     pub storage_16bit: bool,

@@ -17,18 +17,31 @@ pub enum VkError {
     NoGpu(Vec<String>),
     /// `--gpu-f16` on a device without shaderFloat16.
     #[error("device {index} ({name}) has no shaderFloat16 for --gpu-f16")]
-    NoFloat16 { index: usize, name: String },
+    NoFloat16 {
+        /// The device's index in [`crate::enumerate`]'s list.
+        index: usize,
+        /// The device's name as its driver reports it.
+        name: String,
+    },
     /// A device index past the last device.
     #[error("no Vulkan device with index {index} ({count} found)")]
-    NoSuchDevice { index: usize, count: usize },
+    NoSuchDevice {
+        /// The index asked for.
+        index: usize,
+        /// Number of devices the loader found.
+        count: usize,
+    },
     /// The driver lost the device (a crash, a reset, a timeout); the context is unusable.
     #[error("Vulkan device lost during {0}")]
     DeviceLost(&'static str),
     /// Device or host memory ran out while allocating `bytes` (0 when not an allocation).
     #[error("out of {kind} memory during {during} ({bytes} bytes requested)")]
     OutOfMemory {
+        /// Which memory ran out: `"device"`, `"host-visible"` or `"host"`.
         kind: &'static str,
+        /// The Vulkan call or the step that needed the memory.
         during: &'static str,
+        /// Bytes requested, 0 when the failing call was not an allocation.
         bytes: u64,
     },
     /// No memory type with the properties a buffer needs.
@@ -37,7 +50,9 @@ pub enum VkError {
     /// A compute pipeline could not be built from a shader.
     #[error("Vulkan pipeline `{shader}` failed to create: {result}")]
     Pipeline {
+        /// Name of the shader the pipeline was built from.
         shader: &'static str,
+        /// What the driver returned.
         result: vk::Result,
     },
     /// SPIR-V bytes that are not a whole number of little-endian words with the magic number.
@@ -46,15 +61,27 @@ pub enum VkError {
     /// Any other Vulkan call that failed.
     #[error("Vulkan call {call} failed: {result}")]
     Call {
+        /// Name of the Vulkan function, e.g. `vkQueueSubmit`.
         call: &'static str,
+        /// What the driver returned.
         result: vk::Result,
     },
     /// Sizes or offsets that do not fit the op, a buffer, or 32-bit shader indexing.
     #[error("bad shape for {op}: {why}")]
-    Shape { op: &'static str, why: String },
+    Shape {
+        /// The op, kernel or transfer that was handed the sizes.
+        op: &'static str,
+        /// Which size or offset is wrong, in words.
+        why: String,
+    },
     /// A weight or cache type the kernels do not handle.
     #[error("{op} does not support {what}")]
-    Unsupported { op: &'static str, what: String },
+    Unsupported {
+        /// The op or step that met the type.
+        op: &'static str,
+        /// The type or feature it does not handle, in words.
+        what: String,
+    },
 }
 
 /// What a search for a GPU found instead.

@@ -29,6 +29,7 @@ impl Gpu {
         })
     }
 
+    /// The device this context was opened on and its capabilities.
     pub fn info(&self) -> &DeviceInfo {
         &self.info
     }

@@ -65,10 +65,12 @@ impl DeviceModel {
         })
     }
 
+    /// The shape and hyperparameters of the loaded model.
     pub fn config(&self) -> &ModelConfig {
         &self.model.config
     }
 
+    /// The device the weights live on.
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
     }

@@ -25,6 +25,7 @@ pub enum DeviceStepError {
     /// The request does not fit the plan, the model or the context.
     #[error("{0}")]
     Step(StepError),
+    /// The device, its driver or a kernel's shape check failed.
     #[error(transparent)]
     Device(#[from] VkError),
 }

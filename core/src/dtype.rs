@@ -8,16 +8,29 @@ use core::fmt;
 #[repr(u32)]
 #[allow(non_camel_case_types)]
 pub enum DType {
+    /// IEEE 754 binary32: 4 bytes per element.
     F32 = 0,
+    /// IEEE 754 binary16: 2 bytes per element.
     F16 = 1,
+    /// Blocks of 32 as 4-bit codes around 8 times an f16 scale: 18 bytes per block.
     Q4_0 = 2,
+    /// Blocks of 32 as 4-bit codes times an f16 scale plus an f16 minimum: 20 bytes per block.
     Q4_1 = 3,
+    /// Blocks of 32 as 5-bit codes around 16 times an f16 scale: 22 bytes per block.
     Q5_0 = 6,
+    /// Blocks of 32 as 5-bit codes times an f16 scale plus an f16 minimum: 24 bytes per block.
     Q5_1 = 7,
+    /// Blocks of 32 as i8 codes times an f16 scale: 34 bytes per block.
     Q8_0 = 8,
+    /// Super-blocks of 256: eight sub-blocks of 4-bit codes, each with a 6-bit scale and
+    /// minimum, under two f16 factors; 144 bytes (4.5 bits per weight).
     Q4_K = 12,
+    /// Q4_K with a fifth bit per weight: 176 bytes per 256 weights (5.5 bits per weight).
     Q5_K = 13,
+    /// Super-blocks of 256: sixteen sub-blocks of 6-bit codes around 32, each with an i8
+    /// scale, under one f16 factor; 210 bytes (6.5625 bits per weight).
     Q6_K = 14,
+    /// bfloat16: the upper half of an f32's bits, 2 bytes per element.
     BF16 = 30,
 }
 

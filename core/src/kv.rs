@@ -13,11 +13,14 @@ use half::f16;
 /// of one layer; [`KvCache::keys`] hands out several rows back to back.
 #[derive(Clone, Copy, Debug)]
 pub enum KvRow<'a> {
+    /// Rows of an f32 cache.
     F32(&'a [f32]),
+    /// Rows of an f16 cache; [`KvRow::get`] widens each element to f32.
     F16(&'a [f16]),
 }
 
 impl KvRow<'_> {
+    /// Number of elements (the rows' count times the cache's width).
     pub fn len(&self) -> usize {
         match self {
             KvRow::F32(r) => r.len(),
@@ -25,6 +28,7 @@ impl KvRow<'_> {
         }
     }
 
+    /// Whether the slice holds no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -47,26 +51,37 @@ pub const KV_BLOCK: usize = 32;
 pub enum KvError {
     /// A position at or past the cache's capacity.
     Full {
+        /// The position asked for.
         pos: usize,
+        /// Positions the cache holds; valid positions are below it.
         n_ctx: usize,
     },
+    /// A layer index at or past the cache's layer count.
     NoSuchLayer {
+        /// The layer asked for.
         layer: usize,
+        /// Layers the cache holds.
         n_layer: usize,
     },
     /// A row of the wrong width.
     Width {
+        /// Elements per row the cache stores.
         expected: usize,
+        /// Elements in the row given.
         got: usize,
     },
     /// Storage handed to the cache is not the size its shape needs.
     Storage {
+        /// Elements each of the key and value storage must hold (`usize::MAX` when the size
+        /// overflows).
         expected: usize,
+        /// Elements the storage given holds.
         got: usize,
     },
     /// Moving rows of `layer` between DRAM and the cache's flash tier failed; the cache that
     /// said so keeps the I/O error.
     Flash {
+        /// The layer whose rows were moving.
         layer: usize,
     },
 }
@@ -118,6 +133,7 @@ impl KvType {
 /// Keys and values of past positions, per layer. A row holds every key/value head of one
 /// position: `n_head_kv * head_dim` elements. Attention may read a cache from several threads.
 pub trait KvCache: Sync {
+    /// Layers the cache holds.
     fn n_layer(&self) -> usize;
     /// Positions the cache holds.
     fn n_ctx(&self) -> usize;
@@ -159,7 +175,9 @@ pub trait KvCache: Sync {
 
 /// An element type a dense cache can store.
 pub trait KvElement: Copy + Default {
+    /// `x` in this type, rounded to nearest even for f16.
     fn from_f32(x: f32) -> Self;
+    /// A slice of stored elements as a [`KvRow`] of the matching variant.
     fn row(slice: &[Self]) -> KvRow<'_>;
 }
 
@@ -198,6 +216,8 @@ impl<E: KvElement, S: AsRef<[E]> + AsMut<[E]>> DenseKv<E, S> {
         n_layer.checked_mul(n_ctx)?.checked_mul(width)
     }
 
+    /// A cache over `keys` and `values`, laid out `[layer][pos][width]`; a
+    /// [`KvError::Storage`] unless each holds exactly [`DenseKv::elements`] elements.
     pub fn new(
         n_layer: usize,
         n_ctx: usize,

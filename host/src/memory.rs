@@ -20,6 +20,7 @@ pub struct EngineMemory {
     /// The embedding table's bytes, in `embeddings_tier` (0 on a device, whose weights
     /// include the table).
     pub embeddings: u64,
+    /// Where the embedding table lives.
     pub embeddings_tier: Tier,
 }
 
@@ -39,7 +40,10 @@ impl Default for EngineMemory {
 /// A session's share.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionMemory {
+    /// Bytes of the KV cache in DRAM: the whole cache, or the newest positions when older ones
+    /// spill to flash (0 on a device).
     pub kv_dram: u64,
+    /// Bytes of KV rows spilled to the flash file so far (0 without spilling).
     pub kv_flash: u64,
     /// The KV cache in a device's memory (the Vulkan backend).
     pub kv_device: u64,
@@ -87,8 +91,11 @@ impl ProcessMemory {
 /// Everything at one moment, for people to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryReport {
+    /// The engine's weights and embedding table.
     pub engine: EngineMemory,
+    /// The session's KV cache and arena, when a session is reported on.
     pub session: Option<SessionMemory>,
+    /// What the OS counts for the process, where it gives the counts (Linux).
     pub process: Option<ProcessMemory>,
 }
 

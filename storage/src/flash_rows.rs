@@ -13,7 +13,9 @@ use crate::{ReadAt, ReadExactAtError};
 pub struct RowTable {
     /// Byte offset of row 0 in the source.
     pub offset: u64,
+    /// Encoding of every row; `cols` must be a whole number of its blocks.
     pub dtype: DType,
+    /// Number of rows: the vocabulary size, one row per token id.
     pub rows: usize,
     /// Elements per row (a whole number of `dtype` blocks).
     pub cols: usize,
@@ -32,9 +34,19 @@ pub enum RowTableError {
     /// `cols` is not a whole number of blocks, or a row has no elements.
     BadShape,
     /// The row buffer holds fewer bytes than a row.
-    BufferTooSmall { needed: usize, got: usize },
+    BufferTooSmall {
+        /// Bytes of one encoded row.
+        needed: usize,
+        /// Bytes the row buffer holds.
+        got: usize,
+    },
     /// The table runs past the end of the source.
-    PastEnd { end: u64, size: u64 },
+    PastEnd {
+        /// Byte offset just past the table's last row in the source (saturates at `u64::MAX`).
+        end: u64,
+        /// Bytes in the source.
+        size: u64,
+    },
 }
 
 impl core::fmt::Display for RowTableError {
@@ -99,6 +111,7 @@ impl<R: ReadAt, B: AsMut<[u8]>> FlashRows<R, B> {
         self.bytes_read
     }
 
+    /// Where the table sits and how its rows are encoded, as given to [`FlashRows::new`].
     pub fn table(&self) -> &RowTable {
         &self.table
     }

@@ -47,10 +47,12 @@ impl MappedFile {
         self.map.as_deref().unwrap_or(&[])
     }
 
+    /// Length of the file in bytes (0 for an empty file, which is never mapped).
     pub fn len(&self) -> usize {
         self.as_bytes().len()
     }
 
+    /// Whether the file holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -3,10 +3,10 @@
 //! file-backed pages the OS can evict rather than anonymous memory.
 //!
 //! Layout (little-endian): the magic, then the blobs, each starting on a 64-byte boundary
-//! (the first at 64); then the table,
-//! one entry per blob (`offset: u64`, `len: u64`, `checksum: u64`); then a footer of
-//! [`FOOTER_BYTES`]: magic, format version, the key (model hash, model length, packing
-//! name), the table's place, length and checksum, and the footer's own checksum.
+//! (the first at 64); then the table, one entry per blob (`offset: u64`, `len: u64`,
+//! `checksum: u64`); then a footer of fixed size (`FOOTER_BYTES`): magic, format version,
+//! the key (model hash, model length, packing name), the table's place, length and checksum,
+//! and the footer's own checksum.
 //!
 //! Nothing in a cache file is trusted: opening checks the footer, the key, the table, and the
 //! checksum of every blob, and any mismatch is an error that says what, so the caller
@@ -34,6 +34,7 @@ const ENTRY_BYTES: usize = 24;
 pub struct CacheKey {
     /// [`content_hash`] of the whole model file.
     pub model_hash: u64,
+    /// Length of the model file in bytes, a cheap second check beside the hash.
     pub model_len: u64,
     /// The backend, its instruction set and its layout version, e.g. `cpu-x86-avx2/3`:
     /// blobs of another packing are other bytes.
@@ -71,11 +72,13 @@ impl CacheKey {
 pub enum CacheError {
     /// No file there yet.
     Missing,
+    /// Reading or mapping the file failed for another reason than its absence.
     Io(io::Error),
     /// Not a Tern cache file (no footer, wrong magic).
     NotACache,
     /// Written by another version of the format.
     Version {
+        /// The format version in the file's footer.
         found: u32,
     },
     /// Shorter than its own table says: an interrupted copy or a cut file.
@@ -84,7 +87,10 @@ pub enum CacheError {
     Stale,
     /// A checksum does not match: the footer, the table, or blob `entry`.
     Corrupt {
+        /// Which checksum failed: `"footer"`, `"table"` or `"weight"` (a blob).
         what: &'static str,
+        /// Index of the blob in the table when a blob's checksum failed; `None` for the
+        /// footer and the table.
         entry: Option<usize>,
     },
 }
@@ -254,10 +260,12 @@ impl PackCache {
         Ok(PackCache { map, blobs })
     }
 
+    /// Number of blobs in the cache.
     pub fn len(&self) -> usize {
         self.blobs.len()
     }
 
+    /// Whether the cache holds no blobs.
     pub fn is_empty(&self) -> bool {
         self.blobs.is_empty()
     }

@@ -13,6 +13,7 @@ pub struct SliceReader<'a> {
 }
 
 impl<'a> SliceReader<'a> {
+    /// A reader over `bytes`; offset 0 is the slice's first byte.
     pub fn new(bytes: &'a [u8]) -> Self {
         Self { bytes }
     }

@@ -10,6 +10,7 @@ use crate::shaders::Shader;
 /// How cache rows are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvFormat {
+    /// Four bytes per element, exactly what the step computed.
     F32,
     /// Rounded to nearest even, as `half` and the reference's f16 cache round.
     F16,
@@ -17,15 +18,24 @@ pub enum KvFormat {
 
 /// Keys and values laid out `[layer][pos][width]`, as core's `DenseKv`.
 pub struct DeviceKv {
+    /// Every layer's key rows, `n_layer * n_ctx * width` elements in `format`.
     pub keys: Buffer,
+    /// Every layer's value rows, laid out as `keys`.
     pub values: Buffer,
+    /// Layers the cache covers.
     pub n_layer: usize,
+    /// Positions per layer: the longest context the cache holds.
     pub n_ctx: usize,
+    /// Elements per row: every key (or value) head of one position, `n_head_kv * head_dim`.
     pub width: usize,
+    /// How each element is stored (4 or 2 bytes).
     pub format: KvFormat,
 }
 
 impl DeviceKv {
+    /// A zero-filled cache of `n_layer` x `n_ctx` rows of `width` elements, keys and values in
+    /// buffers of their own. Errs when the element count overflows or does not fit the kernels'
+    /// 32-bit indexing.
     pub fn new(
         gpu: &Gpu,
         n_layer: usize,
@@ -61,8 +71,12 @@ impl DeviceKv {
 /// The head layout attention needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionShape {
+    /// Query heads; a whole multiple of `n_head_kv`.
     pub n_head: usize,
+    /// Key and value heads; each serves `n_head / n_head_kv` query heads (grouped-query
+    /// attention).
     pub n_head_kv: usize,
+    /// Elements per head, at most 1024 for the attention kernel.
     pub head_dim: usize,
 }
 

@@ -39,14 +39,21 @@ pub const ROW_GROUP: usize = 64;
 /// A weight tensor uploaded once (dequantized to f32 where no kernel reads its format).
 pub struct DeviceWeight {
     pub(crate) buf: Buffer,
+    /// How the blocks lie in `buf`: as the file stores them, or interleaved for the matmuls.
     pub layout: Layout,
+    /// The arithmetic the matmul uses; [`Precision::F16`] only where the device and the
+    /// format allow it.
     pub precision: Precision,
+    /// Encoding of the bytes on the device: the file's type, or F32 for a weight dequantized at
+    /// upload.
     pub dtype: DType,
     /// The format the file stores, whose activation rounding the matmul applies (the
     /// reference rounds activations to the partner format of the stored weights), so a
     /// weight dequantized at upload computes what the stored one would.
     pub stored: DType,
+    /// Rows of the matrix: a matmul's outputs, or an embedding table's tokens.
     pub rows: usize,
+    /// Elements per row: a matmul's inputs; a whole number of `dtype` blocks.
     pub cols: usize,
 }
 

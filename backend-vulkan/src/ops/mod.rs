@@ -16,8 +16,11 @@ use crate::memory::Buffer;
 /// `len` 32-bit words of a buffer from word `offset` on: f32 activations, u32 token ids.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
+    /// The buffer the words live in.
     pub buf: &'a Buffer,
+    /// Index of the first word in the buffer (words, not bytes).
     pub offset: usize,
+    /// Number of words.
     pub len: usize,
 }
 

@@ -8,7 +8,9 @@ use core::ops::Range;
 /// aligned base, and a length in f32 elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span {
+    /// Byte offset from the arena's aligned base; a multiple of 4.
     pub offset: usize,
+    /// Length in f32 elements (not bytes).
     pub len: usize,
 }
 

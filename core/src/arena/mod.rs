@@ -18,23 +18,47 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArenaError {
     /// `plan_offsets` needs one offset slot per lifetime.
-    LengthMismatch { lifetimes: usize, offsets: usize },
+    LengthMismatch {
+        /// Number of lifetimes given.
+        lifetimes: usize,
+        /// Number of offset slots given.
+        offsets: usize,
+    },
     /// Alignment must be a power of two.
-    BadAlign { align: usize },
+    BadAlign {
+        /// The alignment asked for, in bytes.
+        align: usize,
+    },
     /// A lifetime that ends before it starts.
     BadLifetime {
+        /// Index of the lifetime in the slice given.
         index: usize,
+        /// Index of the op it says first uses the tensor.
         first_use: usize,
+        /// Index of the op it says last uses the tensor (below `first_use`).
         last_use: usize,
     },
     /// Sizes or offsets overflow `usize`.
     Overflow,
     /// A span whose byte offset is not a multiple of 4.
-    Misaligned { offset: usize },
+    Misaligned {
+        /// The span's byte offset from the arena's base.
+        offset: usize,
+    },
     /// A span reaching `end` bytes into an arena of `capacity` bytes.
-    OutOfBounds { end: usize, capacity: usize },
+    OutOfBounds {
+        /// Byte offset just past the span's last byte.
+        end: usize,
+        /// Usable bytes of the arena ([`Arena::capacity`]).
+        capacity: usize,
+    },
     /// Spans `first` and `second` (indices into the request) share bytes.
-    Overlap { first: usize, second: usize },
+    Overlap {
+        /// Index of the earlier span in the request.
+        first: usize,
+        /// Index of the later span in the request.
+        second: usize,
+    },
 }
 
 impl fmt::Display for ArenaError {

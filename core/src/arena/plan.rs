@@ -7,8 +7,11 @@ use core::cmp::Reverse;
 /// use it.
 #[derive(Clone, Copy, Debug)]
 pub struct Lifetime {
+    /// Size of the tensor in bytes; 0 is allowed and takes no space.
     pub bytes: usize,
+    /// Index of the first op that uses the tensor.
     pub first_use: usize,
+    /// Index of the last op that uses it (inclusive, at least `first_use`).
     pub last_use: usize,
 }
 

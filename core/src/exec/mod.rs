@@ -30,18 +30,25 @@ use crate::plan::{Buf, Op, Plan};
 pub enum StepError {
     /// The number of tokens differs from the plan's.
     TokenCount {
+        /// Tokens the plan was made for.
         plan: usize,
+        /// Tokens the step was given.
         got: usize,
     },
     /// A token id is not in the vocabulary.
     BadToken {
+        /// The token id.
         token: u32,
+        /// Tokens in the vocabulary; valid ids are below it.
         n_vocab: usize,
     },
     /// The step would run past the context the plan or the cache was made for.
     ContextFull {
+        /// Position of the step's first token.
         pos: usize,
+        /// Tokens in the step.
         n_tokens: usize,
+        /// Positions available: the smaller of the plan's and the cache's context.
         n_ctx: usize,
     },
     /// The KV cache does not match the model.
@@ -50,10 +57,16 @@ pub enum StepError {
     PlanMismatch,
     /// The arena is smaller than the plan needs.
     ArenaTooSmall {
+        /// Bytes the plan's arena needs.
         needed: usize,
+        /// Usable bytes of the arena given.
         capacity: usize,
     },
+    /// A buffer of the plan could not be lent from the arena (misaligned, out of bounds or
+    /// overlapping views).
     Arena(ArenaError),
+    /// The KV cache refused a write (a position past its end, a row of the wrong width) or
+    /// failed to move rows to or from its flash tier.
     Kv(KvError),
     /// The plan refers to a weight the model lacks (a plan made for another model).
     MissingWeight(WeightId),
@@ -109,13 +122,17 @@ pub trait EmbeddingRows {
 /// An [`EmbeddingRows`] source failed to produce the row of `token`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EmbedError {
+    /// The token whose row could not be produced; the source keeps the cause.
     pub token: u32,
 }
 
 /// Everything a step runs with, borrowed for its duration.
 pub struct Runner<'r, 'w, B: Backend<'w>, L> {
+    /// The per-op backend that computes each op.
     pub backend: &'r B,
+    /// The weights and configuration the plan was made for.
     pub model: &'r Model<B::Weight, L>,
+    /// Threads the backend may split an op's work over.
     pub parallel: &'r dyn Parallel,
     /// Where embedding rows come from; `None` reads the model's own table.
     pub embeddings: Option<&'r mut dyn EmbeddingRows>,

@@ -23,14 +23,17 @@ impl<'a> ArrayValue<'a> {
         }
     }
 
+    /// Type of every element; arrays of arrays nest, each inner array typed on its own.
     pub fn elem_type(&self) -> ValueType {
         self.elem_type
     }
 
+    /// Number of elements (not bytes).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

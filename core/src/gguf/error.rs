@@ -11,9 +11,19 @@ pub enum Location {
     /// The fixed 24-byte header: magic, version and the two counts.
     Header,
     /// Metadata entry `index`; `key` is empty while the key itself is being read.
-    Metadata { index: usize, key: ShortName },
+    Metadata {
+        /// Index of the entry among the file's metadata entries, from 0.
+        index: usize,
+        /// The entry's key (its first bytes when it is long).
+        key: ShortName,
+    },
     /// Tensor info entry `index`; `name` is empty while the name itself is being read.
-    TensorInfo { index: usize, name: ShortName },
+    TensorInfo {
+        /// Index of the entry among the file's tensor infos, from 0.
+        index: usize,
+        /// The tensor's name (its first bytes when it is long).
+        name: ShortName,
+    },
 }
 
 impl Location {
@@ -74,108 +84,204 @@ impl fmt::Display for Count {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GgufError {
     /// The first four bytes are not `GGUF`.
-    BadMagic { found: [u8; 4] },
+    BadMagic {
+        /// The file's first four bytes.
+        found: [u8; 4],
+    },
     /// Only versions 2 and 3 (identical little-endian layouts) are read.
-    UnsupportedVersion { version: u32 },
+    UnsupportedVersion {
+        /// The version the header states, read little-endian.
+        version: u32,
+    },
     /// The file ends inside a structure: `needed` bytes at `pos`, only `available` left.
     Truncated {
+        /// The structure being read.
         at: Location,
+        /// Byte offset in the file of the read that failed.
         pos: usize,
+        /// Bytes the read needed.
         needed: u64,
+        /// Bytes from `pos` to the end of the file.
         available: usize,
     },
     /// A count that the remaining `available` bytes cannot hold even at the smallest possible
     /// entry size; rejected before any loop runs over it.
     CountTooLarge {
+        /// The structure the count belongs to: the header, or the entry holding the array.
         at: Location,
+        /// Which count it is.
         what: Count,
+        /// Byte offset in the file of the count.
         pos: usize,
+        /// The count as the file states it.
         count: u64,
+        /// Bytes left to hold the entries: after the count, less (for the tensor count) what
+        /// the metadata entries take at their smallest.
         available: usize,
     },
     /// A string's length prefix (at `pos`) reaches past the end of the file.
     StringPastEnd {
+        /// The entry the string belongs to.
         at: Location,
+        /// Byte offset in the file of the length prefix.
         pos: usize,
+        /// The string's length in bytes, as the prefix states it.
         len: u64,
+        /// Bytes from just after the prefix to the end of the file.
         available: usize,
     },
     /// A string that is not UTF-8; `pos` is the first bad byte.
-    InvalidUtf8 { at: Location, pos: usize },
+    InvalidUtf8 {
+        /// The entry the string belongs to.
+        at: Location,
+        /// Byte offset in the file of the first byte that is not valid UTF-8.
+        pos: usize,
+    },
     /// A metadata value type id outside GGUF's 0..=12.
     UnknownValueType {
+        /// The metadata entry being read.
         at: Location,
+        /// Byte offset in the file of the type id.
         pos: usize,
+        /// The type id as the file states it.
         type_id: u32,
     },
     /// A bool stored as a byte other than 0 or 1.
-    InvalidBool { at: Location, pos: usize, byte: u8 },
+    InvalidBool {
+        /// The metadata entry being read.
+        at: Location,
+        /// Byte offset in the file of the bool.
+        pos: usize,
+        /// The byte found there.
+        byte: u8,
+    },
     /// Arrays nested deeper than [`MAX_ARRAY_DEPTH`](super::MAX_ARRAY_DEPTH).
-    ArrayTooDeep { at: Location, pos: usize },
+    ArrayTooDeep {
+        /// The metadata entry being read.
+        at: Location,
+        /// Byte offset in the file of the array that nests one level too deep.
+        pos: usize,
+    },
     /// The same metadata key twice; `pos` is the second entry.
-    DuplicateKey { key: ShortName, pos: usize },
+    DuplicateKey {
+        /// The key (its first bytes when it is long).
+        key: ShortName,
+        /// Byte offset in the file of the second entry with that key.
+        pos: usize,
+    },
     /// `general.alignment` stored as something other than u32.
-    AlignmentNotU32 { found: ValueType, pos: usize },
+    AlignmentNotU32 {
+        /// The type the value has instead.
+        found: ValueType,
+        /// Byte offset in the file of the `general.alignment` entry.
+        pos: usize,
+    },
     /// `general.alignment` zero or not a power of two.
-    BadAlignment { alignment: u32, pos: usize },
+    BadAlignment {
+        /// The alignment the file states, in bytes.
+        alignment: u32,
+        /// Byte offset in the file of the `general.alignment` entry.
+        pos: usize,
+    },
     /// More than [`MAX_DIMS`](super::MAX_DIMS) dimensions.
     TooManyDims {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// The dimension count the file states.
         n_dims: u32,
+        /// Byte offset in the file of the dimension count.
         pos: usize,
     },
     /// A zero dimension: the tensor would hold no data.
     ZeroDim {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// Which dimension is zero, in ggml order (0 is the row length).
         axis: usize,
+        /// Byte offset in the file of that dimension.
         pos: usize,
     },
     /// The element count overflows (u64, i64 as ggml needs, or usize), or its byte size does.
-    DimsOverflow { tensor: ShortName, pos: usize },
+    DimsOverflow {
+        /// The tensor's name (its first bytes when it is long).
+        tensor: ShortName,
+        /// Byte offset in the file of the tensor's first dimension.
+        pos: usize,
+    },
     /// A `ggml_type` id Tern does not read (unknown, or known to ggml but unsupported).
     UnsupportedDType {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// The `ggml_type` id the file states.
         type_id: u32,
+        /// Byte offset in the file of the type id.
         pos: usize,
     },
     /// The row length (`dims[0]`) is not a whole number of the type's blocks.
     RowNotWholeBlocks {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// Elements per row (`dims[0]`).
         row_len: u64,
+        /// The tensor's type, whose block length does not divide `row_len`.
         dtype: DType,
+        /// Byte offset in the file of the tensor's first dimension.
         pos: usize,
     },
     /// A tensor data offset that is not a multiple of the file's alignment.
     MisalignedTensor {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// The data offset as the file states it, in bytes from the data section's start.
         offset: u64,
+        /// The file's alignment in bytes (`general.alignment`, else 32).
         alignment: usize,
+        /// Byte offset in the file of the offset field.
         pos: usize,
     },
     /// A tensor whose data would start at or after the end of the file.
     TensorOffsetPastEnd {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// The data offset as the file states it, in bytes from the data section's start.
         offset: u64,
+        /// Byte offset in the file where the data section starts.
         data_offset: usize,
+        /// Length of the file in bytes.
         file_len: usize,
+        /// Byte offset in the file of the offset field.
         pos: usize,
     },
     /// A tensor whose data starts inside the file but runs past its end (a truncated file, or
     /// dimensions too large for the data).
     TensorDataPastEnd {
+        /// The tensor's name (its first bytes when it is long).
         tensor: ShortName,
+        /// The data offset as the file states it, in bytes from the data section's start.
         offset: u64,
+        /// Bytes of data the tensor's type and dimensions call for.
         size: usize,
+        /// Byte offset in the file where the data section starts.
         data_offset: usize,
+        /// Length of the file in bytes.
         file_len: usize,
+        /// Byte offset in the file of the offset field.
         pos: usize,
     },
     /// The same tensor name twice; `pos` is the second entry.
-    DuplicateTensor { tensor: ShortName, pos: usize },
+    DuplicateTensor {
+        /// The tensor's name (its first bytes when it is long).
+        tensor: ShortName,
+        /// Byte offset in the file of the second entry with that name.
+        pos: usize,
+    },
     /// Two tensors whose data ranges overlap.
     TensorOverlap {
+        /// The name of the later tensor in the file (its first bytes when it is long).
         tensor: ShortName,
+        /// The name of an earlier tensor whose data it overlaps.
         other: ShortName,
+        /// Byte offset in the file of the later tensor's offset field.
         pos: usize,
     },
 }

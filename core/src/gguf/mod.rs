@@ -130,6 +130,7 @@ impl<'a> Gguf<'a> {
         Ok(gguf)
     }
 
+    /// The format version the header states: 2 or 3 (the same little-endian layout).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -154,6 +155,7 @@ impl<'a> Gguf<'a> {
         self.bytes.get(self.data_offset..).unwrap_or(&[])
     }
 
+    /// Number of metadata entries the header states (all validated by [`Gguf::parse`]).
     pub fn metadata_count(&self) -> usize {
         self.metadata_count
     }
@@ -173,6 +175,7 @@ impl<'a> Gguf<'a> {
         self.get("general.architecture")?.as_str()
     }
 
+    /// Number of tensors the header states (all validated by [`Gguf::parse`]).
     pub fn tensor_count(&self) -> usize {
         self.tensor_count
     }

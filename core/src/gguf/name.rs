@@ -54,6 +54,7 @@ impl ShortName {
         self.cut
     }
 
+    /// Whether nothing is kept: the name was empty, or not read yet ([`ShortName::EMPTY`]).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

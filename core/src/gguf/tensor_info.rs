@@ -15,7 +15,9 @@ pub(crate) const MIN_ENTRY_BYTES: usize = 8 + 4 + 4 + 8;
 /// One tensor of a parsed file.
 #[derive(Clone, Copy, Debug)]
 pub struct TensorInfo<'a> {
+    /// The tensor's name, e.g. `blk.0.attn_q.weight`; unique in the file.
     pub name: &'a str,
+    /// How the elements are encoded (the file's `ggml_type`).
     pub dtype: DType,
     /// Dimensions the file states (0..=4).
     pub n_dims: usize,

@@ -7,18 +7,31 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum ValueType {
+    /// Unsigned 8-bit integer: one byte.
     U8 = 0,
+    /// Signed 8-bit integer: one byte, two's complement.
     I8 = 1,
+    /// Unsigned 16-bit integer: two bytes, little-endian.
     U16 = 2,
+    /// Signed 16-bit integer: two bytes, little-endian.
     I16 = 3,
+    /// Unsigned 32-bit integer: four bytes, little-endian.
     U32 = 4,
+    /// Signed 32-bit integer: four bytes, little-endian.
     I32 = 5,
+    /// IEEE 754 binary32: four bytes, little-endian.
     F32 = 6,
+    /// One byte, 0 (false) or 1 (true); any other byte is an error.
     Bool = 7,
+    /// A u64 byte length, then that many bytes of UTF-8 (no terminator).
     String = 8,
+    /// A u32 element type, a u64 element count, then the elements; arrays may nest.
     Array = 9,
+    /// Unsigned 64-bit integer: eight bytes, little-endian.
     U64 = 10,
+    /// Signed 64-bit integer: eight bytes, little-endian.
     I64 = 11,
+    /// IEEE 754 binary64: eight bytes, little-endian.
     F64 = 12,
 }
 
@@ -102,22 +115,38 @@ impl fmt::Display for ValueType {
 /// One metadata value, borrowing strings and arrays from the file.
 #[derive(Clone, Copy, Debug)]
 pub enum Value<'a> {
+    /// Type 0. [`Value::as_u64`], [`Value::as_u32`] and [`Value::as_i64`] read any integer
+    /// variant that holds the value, as writers disagree on widths.
     U8(u8),
+    /// Type 1; read with [`Value::as_u64`] and its kin, like every integer.
     I8(i8),
+    /// Type 2; read with [`Value::as_u64`] and its kin, like every integer.
     U16(u16),
+    /// Type 3; read with [`Value::as_u64`] and its kin, like every integer.
     I16(i16),
+    /// Type 4; read with [`Value::as_u64`] and its kin, like every integer.
     U32(u32),
+    /// Type 5; read with [`Value::as_u64`] and its kin, like every integer.
     I32(i32),
+    /// Type 10; read with [`Value::as_u64`] and its kin, like every integer.
     U64(u64),
+    /// Type 11; read with [`Value::as_u64`] and its kin, like every integer.
     I64(i64),
+    /// Type 6; [`Value::as_f32`] reads it, as it does F64 and integers.
     F32(f32),
+    /// Type 12; [`Value::as_f32`] reads it rounded to f32.
     F64(f64),
+    /// Type 7: checked to be 0 or 1 when the file is parsed.
     Bool(bool),
+    /// Type 8: UTF-8 (checked when the file is parsed), borrowed from the file.
     String(&'a str),
+    /// Type 9: a typed array borrowed from the file, decoded only as it is read.
     Array(ArrayValue<'a>),
 }
 
 impl<'a> Value<'a> {
+    /// The GGUF type of this value; for an array, `Array` (see [`ArrayValue::elem_type`] for
+    /// its elements).
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::U8(_) => ValueType::U8,
@@ -177,6 +206,7 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The bool, if this is a `Bool` (integers are not read as bools).
     pub fn as_bool(&self) -> Option<bool> {
         match *self {
             Value::Bool(v) => Some(v),
@@ -184,6 +214,7 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The string, if this is a `String`.
     pub fn as_str(&self) -> Option<&'a str> {
         match *self {
             Value::String(s) => Some(s),
@@ -191,6 +222,7 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The array, if this is an `Array`.
     pub fn as_array(&self) -> Option<ArrayValue<'a>> {
         match *self {
             Value::Array(a) => Some(a),

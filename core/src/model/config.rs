@@ -8,8 +8,11 @@ use crate::gguf::{Gguf, Value};
 /// which the flags of [`ModelConfig`] carry, so the plan never matches on the architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
+    /// Meta's llama and the models that share its layout (TinyLlama, the llama2.c stories).
     Llama,
+    /// Qwen2 and Qwen2.5: biases on the q, k and v projections, half-split RoPE.
     Qwen2,
+    /// Qwen3: an RMS norm on each query and key head before RoPE, half-split RoPE.
     Qwen3,
 }
 
@@ -42,22 +45,34 @@ pub enum RopeStyle {
 /// Everything the plan needs to know about a model's shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelConfig {
+    /// Which architecture's keys the file uses; its differences are in the flags below.
     pub arch: Arch,
+    /// Tokens in the vocabulary: rows of the embedding table and of the logits.
     pub n_vocab: usize,
+    /// Width of the residual stream (the embedding length).
     pub n_embd: usize,
+    /// Transformer blocks.
     pub n_layer: usize,
+    /// Query heads per layer.
     pub n_head: usize,
+    /// Key/value heads per layer; divides `n_head` (fewer under grouped-query attention).
     pub n_head_kv: usize,
+    /// Elements per head, even and at most [`limits::MAX_HEAD_DIM`]; `n_embd / n_head` unless
+    /// the file says otherwise.
     pub head_dim: usize,
+    /// Width of the feed-forward hidden layer.
     pub n_ff: usize,
     /// The context the model was trained for; the default and the upper bound of a session.
     pub n_ctx_train: usize,
+    /// Epsilon added to the mean square in every RMS norm.
     pub rms_eps: f32,
+    /// RoPE base frequency (`rope.freq_base`, 10000 when absent).
     pub rope_theta: f32,
     /// Multiplies positions before rotation (1 / linear scaling factor).
     pub rope_freq_scale: f32,
     /// Leading dimensions of each head that RoPE rotates (the rest pass through).
     pub rope_dim: usize,
+    /// How RoPE pairs the dimensions it rotates, fixed by the architecture.
     pub rope_style: RopeStyle,
     /// q, k and v projections carry a bias (`qwen2`).
     pub qkv_bias: bool,
@@ -68,24 +83,35 @@ pub struct ModelConfig {
 /// The upper bounds Tern accepts, far above any real model but low enough that the sizes
 /// computed from them cannot overflow.
 pub mod limits {
+    /// Largest embedding length and feed-forward width.
     pub const MAX_DIM: usize = 1 << 20;
+    /// Largest number of blocks.
     pub const MAX_LAYERS: usize = 1024;
+    /// Largest number of query or key/value heads.
     pub const MAX_HEADS: usize = 4096;
+    /// Largest head dimension; also sizes the stack buffers of RoPE and attention.
     pub const MAX_HEAD_DIM: usize = 1024;
+    /// Largest vocabulary.
     pub const MAX_VOCAB: usize = 1 << 22;
+    /// Largest trained context length.
     pub const MAX_CTX: usize = 1 << 24;
 }
 
 /// A problem with a model's metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConfigError<'a> {
+    /// A required key is absent; holds the full key, e.g. `llama.block_count`.
     MissingKey(KeyBuf),
+    /// A tensor needed to infer a hyperparameter is absent; holds its name.
     MissingTensor(&'static str),
     /// The key exists under the architecture's prefix but has the wrong type or range.
     BadValue {
+        /// The key as the file stores it.
         key: &'a str,
+        /// What is wrong with its value, in words.
         why: &'static str,
     },
+    /// `general.architecture` names an architecture Tern does not run; holds the name.
     UnsupportedArchitecture(&'a str),
     /// Two hyperparameters contradict each other.
     Inconsistent(&'static str),

@@ -12,10 +12,15 @@ use crate::gguf::{Gguf, TensorInfo};
 /// blocks (ggml's `ne[0]` is `cols`). One-dimensional tensors are one row.
 #[derive(Clone, Copy, Debug)]
 pub struct WeightView<'a> {
+    /// The tensor's name in the file, e.g. `blk.0.attn_q.weight`.
     pub name: &'a str,
+    /// How the elements are encoded.
     pub dtype: DType,
+    /// Number of rows (ggml's `ne[1]`); 1 for a one-dimensional tensor.
     pub rows: usize,
+    /// Elements per row (ggml's `ne[0]`); a whole number of `dtype` blocks.
     pub cols: usize,
+    /// The tensor's bytes in the file: exactly `rows` rows of [`WeightView::row_bytes`].
     pub data: &'a [u8],
 }
 
@@ -37,6 +42,7 @@ impl<'a> WeightView<'a> {
         self.rows * self.cols
     }
 
+    /// Whether the tensor holds no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -46,27 +52,46 @@ impl<'a> WeightView<'a> {
 /// vectors (norms, biases) are read element-wise, the embedding table is read one row at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightRole {
+    /// Multiplied by activations: the projections and the output head.
     Matrix,
+    /// Read element-wise: norm weights and biases.
     Vector,
+    /// Read one row per token: the token embedding table.
     Embedding,
 }
 
 /// A tensor of one transformer block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerTensor {
+    /// RMS norm weight before attention, `n_embd` elements.
     AttnNorm,
+    /// Query projection, `n_embd` inputs to `n_head * head_dim` outputs.
     Q,
+    /// Key projection, `n_embd` inputs to `n_head_kv * head_dim` outputs.
     K,
+    /// Value projection, shaped as the key projection.
     V,
+    /// Bias added to the query projection (models with `qkv_bias` only).
     QBias,
+    /// Bias added to the key projection (models with `qkv_bias` only).
     KBias,
+    /// Bias added to the value projection (models with `qkv_bias` only).
     VBias,
+    /// RMS norm weight of each query head before RoPE, `head_dim` elements (models with
+    /// `qk_norm` only).
     QNorm,
+    /// RMS norm weight of each key head before RoPE, `head_dim` elements (models with
+    /// `qk_norm` only).
     KNorm,
+    /// Attention output projection, `n_head * head_dim` inputs to `n_embd` outputs.
     Output,
+    /// RMS norm weight before the feed-forward block, `n_embd` elements.
     FfnNorm,
+    /// Feed-forward gate projection, `n_embd` to `n_ff`; SiLU of it scales `Up`'s output.
     Gate,
+    /// Feed-forward up projection, `n_embd` to `n_ff`.
     Up,
+    /// Feed-forward down projection, `n_ff` to `n_embd`.
     Down,
 }
 
@@ -135,6 +160,7 @@ pub struct LayerWeights<W> {
 }
 
 impl<W> LayerWeights<W> {
+    /// The prepared tensor `t` of this block, or `None` when the model has no such tensor.
     pub fn get(&self, t: LayerTensor) -> Option<&W> {
         self.tensors[t as usize].as_ref()
     }
@@ -143,10 +169,13 @@ impl<W> LayerWeights<W> {
 /// Names every weight of the model, for plans and backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightId {
+    /// The token embedding table (`token_embd.weight`), `n_vocab` rows of `n_embd`.
     Embedding,
+    /// The RMS norm weight after the last block (`output_norm.weight`).
     OutputNorm,
     /// The output head: `output.weight`, or the embedding table when they are tied.
     OutputHead,
+    /// Tensor `t` of block `n` (`blk.n.…` in the file).
     Layer(u16, LayerTensor),
 }
 
@@ -176,19 +205,28 @@ pub type TensorName = heapless::String<64>;
 /// Why a model's weights could not be loaded.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadError<E> {
+    /// A tensor the configuration calls for is absent; holds its name.
     MissingTensor(TensorName),
+    /// A tensor's shape differs from what the configuration implies.
     ShapeMismatch {
+        /// The tensor's name.
         name: TensorName,
+        /// The shape the configuration implies, `[cols, rows]` in ggml order (rows 1 for a
+        /// vector).
         expected: [usize; 2],
+        /// The dimensions the file states, in ggml order; unused ones are 1.
         found: [u64; 4],
     },
     /// The layer store ran out of room (a fixed-capacity store on a no-alloc target).
     TooManyLayers {
+        /// Layers the store could hold.
         capacity: usize,
     },
     /// The backend could not prepare a weight.
     Prepare {
+        /// The tensor's name.
         name: TensorName,
+        /// The backend's error.
         error: E,
     },
 }
@@ -218,6 +256,7 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
 /// A model: its configuration and every weight, prepared by a backend.
 #[derive(Debug)]
 pub struct Model<W, L> {
+    /// The hyperparameters the weights were checked against.
     pub config: ModelConfig,
     embedding: W,
     output_norm: W,
@@ -281,7 +320,7 @@ impl<W, L: LayerStore<W>> Model<W, L> {
 
     /// Every prepared weight, in the order [`Model::load`] prepared them: the embedding
     /// table, the output norm, the output head, then each layer's tensors in
-    /// [`LayerTensor::ALL`] order. A cache of prepared weights follows this order.
+    /// the order [`LayerTensor`] declares them. A cache of prepared weights follows this order.
     pub fn weights(&self) -> impl Iterator<Item = &W> {
         let layers = self.layers.as_ref().iter();
         [&self.embedding, &self.output_norm, &self.output_head]

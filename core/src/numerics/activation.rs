@@ -17,7 +17,9 @@ use crate::dtype::QK_K;
 pub enum ActivationFormat {
     /// Kept as f32 (f32 weights).
     F32,
+    /// Rounded to f16, round half to even (F16 weights).
     F16,
+    /// Rounded to bf16, round half to even (BF16 weights).
     BF16,
     /// 32-element blocks, `d = max|x| / 127` stored as f16, `q = round_even(x * 127 / max|x|)`
     /// (ggml Q8_0; Q8_1 rounds the same values and adds a block sum).
@@ -28,6 +30,7 @@ pub enum ActivationFormat {
 }
 
 impl ActivationFormat {
+    /// The partner format of `weights`: ggml's `vec_dot_type` for that type.
     pub fn for_weights(weights: DType) -> ActivationFormat {
         match weights {
             DType::F32 => ActivationFormat::F32,

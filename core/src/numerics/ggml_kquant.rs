@@ -46,7 +46,9 @@ impl FloatSteps {
 
 /// One super-block of activations as ggml's Q8_K stores it.
 pub struct Q8K {
+    /// The codes, in -127..=127: activation `i` is about `q[i] as f32 * d`.
     pub q: [i8; QK_K],
+    /// The block's scale; 0 when every activation is 0.
     pub d: f32,
     /// Sums of each 16 codes.
     pub bsums: [i32; QK_K / 16],
@@ -130,6 +132,8 @@ impl Accumulator {
         }
     }
 
+    /// The row's sum so far: the main sum less the minimums' own sum (which stays 0 under
+    /// [`FloatSteps::PerSuperBlock`]).
     pub fn value(&self) -> f32 {
         self.acc - self.acc_min
     }

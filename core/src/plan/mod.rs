@@ -28,11 +28,14 @@ pub enum LogitRows {
 pub enum PlanError {
     /// A step needs at least one token, and no more than the context holds.
     BadTokenCount {
+        /// Tokens asked for.
         n_tokens: usize,
+        /// Positions the context holds.
         n_ctx: usize,
     },
     /// The activations of this step do not fit in the address space.
     TooLarge,
+    /// The arena offsets could not be planned.
     Arena(ArenaError),
 }
 
@@ -115,18 +118,22 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The configuration the plan was made for; a step checks the model's against it.
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
+    /// Tokens per step: every step run with this plan has exactly this many.
     pub fn n_tokens(&self) -> usize {
         self.n_tokens
     }
 
+    /// Positions the plan's context holds; steps must end at or before it.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
     }
 
+    /// Which token rows get logits.
     pub fn logit_rows(&self) -> LogitRows {
         self.logit_rows
     }

@@ -11,15 +11,21 @@ pub enum Buf {
     Hidden,
     /// The normalised residual, input of the projections.
     Normed,
+    /// Query rows, `n_head * head_dim` wide.
     Q,
+    /// Key rows, `n_head_kv * head_dim` wide; stored into the cache.
     K,
+    /// Value rows, as wide as the keys; stored into the cache.
     V,
     /// Attention output, before the output projection.
     Attn,
     /// Output of a projection back to the residual width.
     Proj,
+    /// Feed-forward gate projection, `n_ff` wide; holds the SwiGLU result afterwards.
     Gate,
+    /// Feed-forward up projection, `n_ff` wide.
     Up,
+    /// The output head's rows, `n_vocab` wide.
     Logits,
     /// Working memory of matmuls (activations quantized for integer kernels) and attention
     /// (a row of scores): room for [`Plan::scratch_len`](super::Plan::scratch_len) floats.
@@ -27,7 +33,9 @@ pub enum Buf {
 }
 
 impl Buf {
+    /// Number of buffers: the length of [`Buf::ALL`].
     pub const COUNT: usize = 11;
+    /// Every buffer, in declaration order (its index is its discriminant).
     pub const ALL: [Buf; Buf::COUNT] = [
         Buf::Hidden,
         Buf::Normed,
@@ -46,11 +54,14 @@ impl Buf {
 /// Which heads an op works on: the query heads or the key/value heads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Heads {
+    /// The query heads, `n_head` of them.
     Query,
+    /// The key/value heads, `n_head_kv` of them.
     KeyValue,
 }
 
 impl Heads {
+    /// How many heads of this kind the model has.
     pub fn count(self, c: &ModelConfig) -> usize {
         match self {
             Heads::Query => c.n_head,
@@ -63,34 +74,86 @@ impl Heads {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `out[t]` = embedding row of token t.
-    Embed { out: Buf },
+    Embed {
+        /// Where the rows go.
+        out: Buf,
+    },
     /// `out[t]` = RMSNorm(`x[t]`) * weight.
-    RmsNorm { weight: WeightId, x: Buf, out: Buf },
+    RmsNorm {
+        /// The norm's weight, one element per column of `x`.
+        weight: WeightId,
+        /// Rows to normalise.
+        x: Buf,
+        /// Where the normalised rows go.
+        out: Buf,
+    },
     /// `out[t]` = W `x[t]`; with `last_row_only`, only for the step's last token.
     MatMul {
+        /// The matrix: one row per output, one column per input.
         weight: WeightId,
+        /// Input rows.
         x: Buf,
+        /// Where the output rows go.
         out: Buf,
+        /// Multiply only the last row of `x`, into one row of `out`: the output head when
+        /// only the last token's logits are wanted.
         last_row_only: bool,
     },
     /// `x[t]` += bias.
-    AddBias { weight: WeightId, x: Buf },
+    AddBias {
+        /// The bias, one element per column of `x`.
+        weight: WeightId,
+        /// Rows the bias is added to, in place.
+        x: Buf,
+    },
     /// Each head of `x[t]` = RMSNorm(head) * weight (weight has `head_dim` elements).
     HeadNorm {
+        /// The norm's weight, shared by every head.
         weight: WeightId,
+        /// Rows whose heads are normalised in place.
         x: Buf,
+        /// Whether `x` holds query or key heads, which sets how many there are.
         heads: Heads,
     },
     /// Rotates each head of `x[t]` by its position.
-    Rope { x: Buf, heads: Heads },
+    Rope {
+        /// Rows whose heads are rotated in place.
+        x: Buf,
+        /// Whether `x` holds query or key heads, which sets how many there are.
+        heads: Heads,
+    },
     /// Appends the step's keys and values to the cache of `layer`.
-    StoreKv { layer: u16, k: Buf, v: Buf },
+    StoreKv {
+        /// The layer whose cache receives the rows.
+        layer: u16,
+        /// Key rows, one per token.
+        k: Buf,
+        /// Value rows, one per token.
+        v: Buf,
+    },
     /// Causal attention of `q` over the cache of `layer`, into `out`.
-    Attention { layer: u16, q: Buf, out: Buf },
+    Attention {
+        /// The layer whose cache is read.
+        layer: u16,
+        /// Query rows, one per token.
+        q: Buf,
+        /// Where the output rows go, as wide as `q`.
+        out: Buf,
+    },
     /// `gate` = silu(`gate`) * `up`.
-    SwiGlu { gate: Buf, up: Buf },
+    SwiGlu {
+        /// Gate rows, overwritten with the result.
+        gate: Buf,
+        /// Up-projection rows, only read.
+        up: Buf,
+    },
     /// `x` += `y`.
-    Add { x: Buf, y: Buf },
+    Add {
+        /// Rows added to in place: the residual stream.
+        x: Buf,
+        /// Rows added: a block's output projection.
+        y: Buf,
+    },
 }
 
 impl Op {

@@ -28,6 +28,7 @@ pub struct BlockCodes {
 /// once per sub-block instead.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SuperBlock {
+    /// The f16 factor of the sub-block scales, widened to f32.
     pub d: f32,
     /// Zero for Q6_K, which has no minimums.
     pub dmin: f32,
@@ -38,6 +39,7 @@ pub struct SuperBlock {
 }
 
 impl BlockCodes {
+    /// Every code, scale and minimum zero; [`BlockCodes::unpack`] fills one block at a time.
     pub const fn new() -> BlockCodes {
         BlockCodes {
             q: [0; QK_K],

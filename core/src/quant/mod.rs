@@ -32,11 +32,19 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DequantError {
     /// `elements` is not a multiple of the format's block length.
-    NotWholeBlocks { dtype: DType, elements: usize },
+    NotWholeBlocks {
+        /// The format.
+        dtype: DType,
+        /// Elements asked for.
+        elements: usize,
+    },
     /// `bytes` is not the encoded size of `elements` elements.
     SizeMismatch {
+        /// The format.
         dtype: DType,
+        /// Length of the encoded buffer given.
         bytes: usize,
+        /// Elements asked for.
         elements: usize,
     },
 }

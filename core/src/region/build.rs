@@ -18,8 +18,11 @@ pub const MAX_AXES: usize = MAX_DIMS;
 /// source and `dst_stride` in the destination.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Axis {
+    /// Steps of the loop.
     pub size: usize,
+    /// Source elements between consecutive steps.
     pub src_stride: usize,
+    /// Destination elements between consecutive steps.
     pub dst_stride: usize,
 }
 
@@ -273,13 +276,22 @@ pub fn concat(
 /// as one dense matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvAppend {
+    /// Key (or value) heads per position.
     pub n_kv_heads: usize,
+    /// Elements per head.
     pub head_dim: usize,
+    /// Positions the cache holds per head.
     pub max_pos: usize,
+    /// Position the first new row lands at.
     pub start_pos: usize,
+    /// New rows (tokens) to append.
     pub n_tokens: usize,
+    /// Index of the first new token's row in the source.
     pub src_offset: usize,
+    /// Elements between consecutive tokens' rows in the source (at least
+    /// `n_kv_heads * head_dim`).
     pub src_token_stride: usize,
+    /// Index of the cache's first element (head 0, position 0) in the destination.
     pub dst_offset: usize,
 }
 

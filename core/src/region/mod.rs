@@ -32,10 +32,15 @@ use core::fmt;
 /// matters when the destination strides overlap (a later write wins).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Region {
+    /// Index of the first element read from the source.
     pub src_offset: usize,
+    /// Index of the first element written to the destination.
     pub dst_offset: usize,
+    /// Steps of each loop, outermost first; a 0 anywhere makes the region empty.
     pub size: [usize; 3],
+    /// Source elements between consecutive steps of each loop.
     pub src_stride: [usize; 3],
+    /// Destination elements between consecutive steps of each loop.
     pub dst_stride: [usize; 3],
 }
 
@@ -108,38 +113,62 @@ fn end(offset: usize, size: &[usize; 3], stride: &[usize; 3], empty: bool) -> Op
 pub enum RegionError {
     /// The region reads up to index `end` (exclusive) of a source of `len` elements.
     SrcOutOfBounds {
+        /// Index of the region in the list given.
         region: usize,
+        /// One past the furthest source index it reads.
         end: usize,
+        /// Elements in the source.
         len: usize,
     },
     /// The region writes up to index `end` (exclusive) of a destination of `len` elements.
     DstOutOfBounds {
+        /// Index of the region in the list given.
         region: usize,
+        /// One past the furthest destination index it writes.
         end: usize,
+        /// Elements in the destination.
         len: usize,
     },
     /// The region's index arithmetic overflows `usize`.
-    Overflow { region: usize },
+    Overflow {
+        /// Index of the region in the list given.
+        region: usize,
+    },
     /// Offsets or sizes given to a builder overflow `usize`.
     BuildOverflow,
     /// A builder was given more than [`build::MAX_AXES`] axes.
-    TooManyAxes { axes: usize },
+    TooManyAxes {
+        /// Axes given.
+        axes: usize,
+    },
     /// The output slice holds `capacity` regions, the op needs `needed`.
-    TooManyRegions { needed: usize, capacity: usize },
+    TooManyRegions {
+        /// Regions the op lowers to.
+        needed: usize,
+        /// Regions the output slice holds.
+        capacity: usize,
+    },
     /// Source and destination layouts of different shapes.
     ShapeMismatch,
     /// Concat parts that do not tile the output: `parts` lengths and `offsets` source
     /// offsets given, lengths summing to `sum` along a dimension of `size`.
     PartsMismatch {
+        /// Part lengths given.
         parts: usize,
+        /// Source offsets given (one per part is needed).
         offsets: usize,
+        /// The part lengths' sum along the concat dimension.
         sum: usize,
+        /// The output's size along that dimension, which `sum` must equal.
         size: usize,
     },
     /// A KV append of `n_tokens` at `start_pos` past a cache of `max_pos` positions.
     KvFull {
+        /// Position of the first new row.
         start_pos: usize,
+        /// Rows to append.
         n_tokens: usize,
+        /// Positions the cache holds per head.
         max_pos: usize,
     },
     /// A shape, axis list or range the tensor layer rejected.

@@ -25,37 +25,71 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TensorError {
     /// More than [`MAX_DIMS`] dimensions.
-    RankTooLarge { rank: usize },
+    RankTooLarge {
+        /// Dimensions asked for.
+        rank: usize,
+    },
     /// A list of strides, axes or indices whose length is not the tensor's rank.
-    RankMismatch { expected: usize, got: usize },
+    RankMismatch {
+        /// The tensor's rank.
+        expected: usize,
+        /// Length of the list given.
+        got: usize,
+    },
     /// An axis number at or past the rank.
-    AxisOutOfRange { axis: usize, rank: usize },
+    AxisOutOfRange {
+        /// The axis given (0 is the outermost).
+        axis: usize,
+        /// The tensor's rank.
+        rank: usize,
+    },
     /// Permutation axes that name some axis twice.
     NotAPermutation,
     /// A slice `start..end` that does not fit in a dimension of `size`.
     RangeOutOfBounds {
+        /// The dimension sliced (0 is the outermost).
         dim: usize,
+        /// First index of the slice.
         start: usize,
+        /// One past the slice's last index.
         end: usize,
+        /// Size of the dimension.
         size: usize,
     },
     /// An index past the end of its dimension.
     IndexOutOfBounds {
+        /// The dimension indexed (0 is the outermost).
         dim: usize,
+        /// The index given.
         index: usize,
+        /// Size of the dimension.
         size: usize,
     },
     /// Sizes, strides or offsets whose arithmetic does not fit in `usize`.
     Overflow,
     /// The layout reaches `needed` bytes, the buffer holds `available`.
-    OutOfBounds { needed: usize, available: usize },
+    OutOfBounds {
+        /// Bytes the buffer must hold: up to the furthest element the layout reaches.
+        needed: usize,
+        /// Bytes the buffer holds.
+        available: usize,
+    },
     /// A block-quantized tensor must keep whole blocks contiguous along its innermost
     /// dimension, and every other stride and the offset must be whole blocks.
-    SplitsBlocks { dtype: DType },
+    SplitsBlocks {
+        /// The tensor's block-quantized type.
+        dtype: DType,
+    },
     /// An f32 accessor on a tensor of another type.
-    NotF32 { dtype: DType },
+    NotF32 {
+        /// The tensor's type.
+        dtype: DType,
+    },
     /// A per-element accessor on a block-quantized tensor.
-    NotElementwise { dtype: DType },
+    NotElementwise {
+        /// The tensor's block-quantized type.
+        dtype: DType,
+    },
     /// f32 data whose address or length is not a multiple of 4 bytes.
     Misaligned,
     /// An operation that needs the elements in one dense run.

@@ -133,14 +133,17 @@ impl<'a> TensorView<'a> {
         Self::with_layout(f32_as_bytes(data), DType::F32, layout)
     }
 
+    /// How the elements are encoded.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
+    /// Shape, strides (in elements) and offset of the view over its buffer.
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
+    /// Sizes of the dimensions, outermost first.
     pub fn shape(&self) -> Shape {
         self.layout.shape()
     }
@@ -150,6 +153,7 @@ impl<'a> TensorView<'a> {
         self.data
     }
 
+    /// Whether the elements form one dense row-major run (see [`Layout::is_contiguous`]).
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()
     }
@@ -225,18 +229,22 @@ impl<'a> TensorViewMut<'a> {
         Self::with_layout(f32_as_bytes_mut(data), DType::F32, layout)
     }
 
+    /// How the elements are encoded.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
+    /// Shape, strides (in elements) and offset of the view over its buffer.
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
+    /// Sizes of the dimensions, outermost first.
     pub fn shape(&self) -> Shape {
         self.layout.shape()
     }
 
+    /// Whether the elements form one dense row-major run (see [`Layout::is_contiguous`]).
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()
     }

@@ -56,7 +56,9 @@ pub struct EngineOptions {
     pub n_ctx: Option<usize>,
     /// Most tokens fed to the model in one step during prefill.
     pub n_batch: usize,
+    /// Element type of the KV cache; F16 halves its memory.
     pub kv_type: KvType,
+    /// Which backend computes.
     pub backend: BackendKind,
     /// The Vulkan device to use, as `tern devices` numbers them; `None` picks one.
     pub device: Option<usize>,
@@ -239,6 +241,7 @@ impl Engine {
         })
     }
 
+    /// The loaded model's shape and hyperparameters, as its metadata gives them.
     pub fn config(&self) -> &ModelConfig {
         self.executor().config()
     }
@@ -285,6 +288,7 @@ impl Engine {
             .unwrap_or_else(std::env::temp_dir)
     }
 
+    /// The model's tokenizer, built from the file's metadata.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
@@ -304,6 +308,7 @@ impl Engine {
         self.n_ctx
     }
 
+    /// The options the engine was loaded with.
     pub fn options(&self) -> &EngineOptions {
         &self.options
     }

@@ -8,7 +8,9 @@ use tern_storage::MappedFile;
 /// Where a model's bytes live. Both forms have a stable address for as long as the value lives,
 /// which the engine relies on to keep views into them.
 pub enum ModelBytes {
+    /// A model file mapped read-only from disk.
     Mapped(MappedFile),
+    /// A model compiled into the binary.
     Static(&'static [u8]),
     /// A model already in memory (received over a network, generated, fuzzed). A `Vec`'s
     /// buffer stays put when the `Vec` moves, and the engine never changes it.
@@ -16,10 +18,12 @@ pub enum ModelBytes {
 }
 
 impl ModelBytes {
+    /// Maps the model file at `path`.
     pub fn open(path: &Path) -> std::io::Result<ModelBytes> {
         MappedFile::open(path).map(ModelBytes::Mapped)
     }
 
+    /// The whole model file.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             ModelBytes::Mapped(m) => m.as_bytes(),

@@ -26,9 +26,19 @@ pub enum CacheStatus {
     /// No cache yet: weights packed and written here.
     Written(PathBuf),
     /// The file there could not be used (the reason); weights packed and written anew.
-    Rebuilt { path: PathBuf, reason: String },
+    Rebuilt {
+        /// The cache file, now rewritten.
+        path: PathBuf,
+        /// Why the old file was refused.
+        reason: String,
+    },
     /// Weights packed in memory; the cache could not be written (the reason).
-    NotWritten { path: PathBuf, reason: String },
+    NotWritten {
+        /// Where the cache file would have gone.
+        path: PathBuf,
+        /// Why writing it failed.
+        reason: String,
+    },
 }
 
 impl fmt::Display for CacheStatus {

@@ -22,6 +22,7 @@ use crate::tokenizer::StreamDecoder;
 pub struct GenerateOptions {
     /// Most tokens to generate.
     pub max_tokens: usize,
+    /// How each token is picked from the logits (temperature, top-k, top-p, seed, ...).
     pub sampler: SamplerParams,
 }
 
@@ -39,7 +40,9 @@ impl Default for GenerateOptions {
 pub enum StopReason {
     /// The model produced an end-of-generation token (or BOS, which starts a new document).
     EndOfGeneration,
+    /// `max_tokens` tokens were generated.
     MaxTokens,
+    /// The context filled up; the last generated token was not fed back.
     ContextFull,
     /// The caller's callback asked to stop.
     Stopped,
@@ -48,19 +51,25 @@ pub enum StopReason {
 /// What a generation did and how fast.
 #[derive(Clone, Debug)]
 pub struct GenerationStats {
+    /// Tokens of the prompt fed in this generation.
     pub prompt_tokens: usize,
+    /// Time to feed the prompt and sample the first token.
     pub prompt_time: Duration,
     /// Generated tokens, including an end-of-generation token if one ended it.
     pub generated: Vec<u32>,
+    /// Time to generate the tokens after the first.
     pub generate_time: Duration,
+    /// Why generation ended.
     pub stop: StopReason,
 }
 
 impl GenerationStats {
+    /// Prompt tokens fed per second (0 when `prompt_time` is zero).
     pub fn prompt_tokens_per_second(&self) -> f64 {
         per_second(self.prompt_tokens, self.prompt_time)
     }
 
+    /// Tokens generated per second (0 when `generate_time` is zero).
     pub fn generated_tokens_per_second(&self) -> f64 {
         per_second(self.generated.len(), self.generate_time)
     }

@@ -24,6 +24,7 @@ pub struct FlashIo {
     pub embedding_bytes_read: u64,
     /// Spilled KV rows read back (prefetched or on demand).
     pub kv_bytes_read: u64,
+    /// Spilled KV rows written to the spill file.
     pub kv_bytes_written: u64,
 }
 

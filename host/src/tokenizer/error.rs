@@ -9,14 +9,19 @@ pub enum TokenizerError {
     /// A key is present but holds the wrong kind of value.
     #[error("tokenizer key `{key}` has the wrong type: expected {expected}")]
     WrongType {
+        /// The GGUF key.
         key: &'static str,
+        /// The kind of value the tokenizer needs there, in words (e.g. `"a string"`).
         expected: &'static str,
     },
     /// A per-token array does not have one entry per token.
     #[error("`{key}` has {found} entries but `tokenizer.ggml.tokens` has {expected}")]
     LengthMismatch {
+        /// The GGUF key of the per-token array.
         key: &'static str,
+        /// Entries in that array.
         found: usize,
+        /// Tokens in the vocabulary.
         expected: usize,
     },
     /// `tokenizer.ggml.tokens` is empty.
@@ -35,8 +40,18 @@ pub enum TokenizerError {
     UnknownPreTokenizer(String),
     /// A BPE merge is not two tokens separated by a space.
     #[error("`tokenizer.ggml.merges`[{index}] = {line:?} is not two space-separated tokens")]
-    BadMerge { index: usize, line: String },
+    BadMerge {
+        /// Index of the merge in `tokenizer.ggml.merges` (its rank).
+        index: usize,
+        /// The merge as the file stores it.
+        line: String,
+    },
     /// A pre-tokenizer pattern failed to compile (a bug in the pattern table).
     #[error("pre-tokenizer `{pre}` pattern does not compile: {message}")]
-    BadPattern { pre: String, message: String },
+    BadPattern {
+        /// The pre-tokenizer's name (`default` when the file names none).
+        pre: String,
+        /// The regex compiler's error.
+        message: String,
+    },
 }

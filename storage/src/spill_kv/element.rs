@@ -6,6 +6,7 @@ use tern_core::kv::KvElement;
 /// A [`KvElement`] whose values are plain bits: any byte pattern is a value and there is no
 /// padding, so a slice of them can be written to and read from a file as bytes.
 pub trait SpillElement: KvElement + Send + Sync + 'static + private::Sealed {
+    /// `values` as their bytes in memory order (native endianness), for writing to the file.
     fn as_bytes(values: &[Self]) -> &[u8] {
         // SAFETY: the implementors (f32, f16; sealed) have no padding and no invalid bit
         // patterns, so their memory is `len * size_of` initialised bytes; the byte slice

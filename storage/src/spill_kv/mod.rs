@@ -32,7 +32,9 @@ use prefetch::Prefetcher;
 /// The shape of a cache: layers, positions and elements per row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvShape {
+    /// Layers, each with its own keys and values.
     pub n_layer: usize,
+    /// Positions per layer: the context length the cache can hold.
     pub n_ctx: usize,
     /// Elements per row: every key (or value) head of one position.
     pub width: usize,
@@ -47,6 +49,7 @@ pub struct SpillStats {
     pub flash_bytes: u64,
     /// Spilled rows handed to attention (from the page cache or the device).
     pub bytes_read: u64,
+    /// Bytes written to the file so far: the spilled keys and values, each row once.
     pub bytes_written: u64,
 }
 
@@ -131,6 +134,7 @@ impl<E: SpillElement> SpillKv<E> {
         (self.ring_blocks - 1) * KV_BLOCK
     }
 
+    /// Bytes in each tier now, and the file traffic since the cache was made.
     pub fn stats(&self) -> SpillStats {
         let block = self.layout.block_bytes();
         let spilled: usize = self.dram_first.iter().sum();

@@ -9,7 +9,7 @@ use crate::numerics::ggml_kquant;
 use crate::quant::dequantize;
 
 /// dot(row `r` of `w`, `x`) with a single f32 accumulator, left to right, after rounding `x`
-/// to the activation format of `w`'s type (see [`super::activation`]).
+/// to the activation format of `w`'s type (see [`crate::numerics::activation`]).
 pub fn dot_row(w: &WeightView<'_>, r: usize, x: &[f32]) -> f32 {
     match w.dtype {
         DType::Q4_1 | DType::Q5_1 => return dot_row_with_minimum(w, r, x),
