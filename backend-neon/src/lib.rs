@@ -61,6 +61,7 @@ impl Level {
     /// Every level, least capable first.
     pub const ALL: [Level; 4] = [Level::Scalar, Level::Neon, Level::Dotprod, Level::I8mm];
 
+    /// The level's name in messages and benchmarks ("neon-...").
     pub const fn name(self) -> &'static str {
         match self {
             Level::Scalar => "neon-scalar",
@@ -133,6 +134,7 @@ impl NeonKernels {
         (level.is_allowed_by(f) && fp16_ok).then_some(NeonKernels { level, fp16 })
     }
 
+    /// The instruction-set level these kernels run at.
     pub fn level(&self) -> Level {
         self.level
     }

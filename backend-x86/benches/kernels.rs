@@ -6,6 +6,8 @@
 //! bytes (the matrices of 4864 rows fit this machine's L3; `gemv_dram` streams 192 MiB
 //! from memory), GEMM reports Gelem/s = GOPS (2 operations per multiply-add), `activation`
 //! Gelem/s = elements per ns.
+// `criterion_main!` writes a public `main` without docs.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;

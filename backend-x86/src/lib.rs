@@ -44,6 +44,7 @@ impl Level {
     /// Every level, least capable first.
     pub const ALL: [Level; 3] = [Level::Scalar, Level::Avx2, Level::Avx512Vnni];
 
+    /// The level's name in messages and benchmarks ("x86-...").
     pub const fn name(self) -> &'static str {
         match self {
             Level::Scalar => "x86-scalar",
@@ -88,6 +89,7 @@ impl X86Kernels {
         level.is_available().then_some(X86Kernels { level })
     }
 
+    /// The instruction-set level these kernels run at.
     pub fn level(&self) -> Level {
         self.level
     }

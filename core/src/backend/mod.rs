@@ -3,7 +3,7 @@
 //!
 //! Core drives the plan ([`crate::exec`]) and calls a backend op by op; the backend decides
 //! how each weight is laid out (at [`Backend::prepare`]) and how each op computes. The
-//! [`reference`] backend reads weights as the file stores them and is the oracle that every
+//! [`reference`](mod@reference) backend reads weights as the file stores them and is the oracle that every
 //! other backend is tested against.
 
 pub mod reference;
@@ -54,9 +54,17 @@ impl Parallel for Sequential {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrepareError {
     /// The backend has no kernel for this format in this role.
-    UnsupportedType { dtype: DType, role: WeightRole },
+    UnsupportedType {
+        /// The weight's format.
+        dtype: DType,
+        /// What the model uses the weight for.
+        role: WeightRole,
+    },
     /// Memory for a repacked copy could not be had.
-    OutOfMemory { bytes: usize },
+    OutOfMemory {
+        /// Size of the repacked copy asked for.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for PrepareError {
