@@ -11,7 +11,7 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 extern crate std;
 
 pub mod arena;
@@ -29,7 +29,7 @@ pub mod quant;
 pub mod region;
 pub mod sample;
 pub mod tensor;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use dtype::DType;

@@ -4,7 +4,9 @@
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;
+use tern_core::DType;
 use tern_core::gguf::{Count, Gguf, GgufError, Location, Value, ValueType};
+use tern_core::testing::gguf_writer::{GgufWriter, Meta, Tensor};
 
 fn stories() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
@@ -377,75 +379,25 @@ fn gguf_corrupt_duplicates_and_overlap() {
     );
 }
 
-/// Minimal GGUF writer for cases easier to synthesize than to patch.
-mod writer {
-    pub struct Gguf {
-        pub metadata: Vec<u8>,
-        pub metadata_count: u64,
-    }
-
-    impl Gguf {
-        pub fn new() -> Gguf {
-            Gguf {
-                metadata: Vec::new(),
-                metadata_count: 0,
-            }
-        }
-
-        pub fn kv(mut self, key: &str, type_id: u32, value: &[u8]) -> Gguf {
-            self.metadata.extend((key.len() as u64).to_le_bytes());
-            self.metadata.extend(key.as_bytes());
-            self.metadata.extend(type_id.to_le_bytes());
-            self.metadata.extend_from_slice(value);
-            self.metadata_count += 1;
-            self
-        }
-
-        /// The file, with one F32 tensor "t" of 8 elements at offset 0.
-        pub fn build(&self, alignment: usize) -> Vec<u8> {
-            let mut f = b"GGUF".to_vec();
-            f.extend(3u32.to_le_bytes());
-            f.extend(1u64.to_le_bytes());
-            f.extend(self.metadata_count.to_le_bytes());
-            f.extend(&self.metadata);
-            f.extend(1u64.to_le_bytes());
-            f.push(b't');
-            f.extend(1u32.to_le_bytes());
-            f.extend(8u64.to_le_bytes());
-            f.extend(0u32.to_le_bytes());
-            f.extend(0u64.to_le_bytes());
-            f.resize(f.len().next_multiple_of(alignment), 0);
-            f.extend([0u8; 32]);
-            f
-        }
-    }
-
-    pub fn array_header(elem: u32, len: u64) -> Vec<u8> {
-        let mut v = elem.to_le_bytes().to_vec();
-        v.extend(len.to_le_bytes());
-        v
-    }
+/// The file of `w` with one F32 tensor "t" of 8 elements: for cases easier to synthesize than
+/// to patch.
+fn with_tensor(w: GgufWriter) -> Vec<u8> {
+    w.tensor(Tensor::filled("t", &[8], DType::F32, 0))
+        .to_bytes()
 }
 
 #[test]
 fn gguf_corrupt_synthesized_metadata() {
-    use writer::{Gguf as W, array_header};
-    let ok = W::new()
-        .kv("general.alignment", 4, &64u32.to_le_bytes())
-        .build(64);
+    let ok = with_tensor(GgufWriter::new().alignment(64));
     assert_eq!(Gguf::parse(&ok).unwrap().alignment(), 64);
 
     for bad in [0u32, 24, 1 << 31 | 1] {
-        let bytes = W::new()
-            .kv("general.alignment", 4, &bad.to_le_bytes())
-            .build(32);
+        let bytes = with_tensor(GgufWriter::new().alignment(bad));
         assert!(
             matches!(parse_err(&bytes), GgufError::BadAlignment { alignment, .. } if alignment == bad)
         );
     }
-    let bytes = W::new()
-        .kv("general.alignment", 5, &32i32.to_le_bytes())
-        .build(32);
+    let bytes = with_tensor(GgufWriter::new().kv("general.alignment", Meta::I32(32)));
     assert!(matches!(
         parse_err(&bytes),
         GgufError::AlignmentNotU32 {
@@ -454,23 +406,26 @@ fn gguf_corrupt_synthesized_metadata() {
         }
     ));
 
-    let bytes = W::new().kv("a", 0, &[1]).kv("a", 0, &[2]).build(32);
+    let bytes = with_tensor(GgufWriter::new().kv("a", Meta::U8(1)).kv("a", Meta::U8(2)));
     assert!(matches!(parse_err(&bytes), GgufError::DuplicateKey { key, .. } if key == "a"));
 
-    let bytes = W::new().kv("flag", 7, &[2]).build(32);
+    let bool_2 = Meta::Raw {
+        type_id: ValueType::Bool.id(),
+        bytes: vec![2],
+    };
+    let bytes = with_tensor(GgufWriter::new().kv("flag", bool_2));
     assert!(matches!(
         parse_err(&bytes),
         GgufError::InvalidBool { byte: 2, .. }
     ));
 
     // Arrays of arrays are fine; nesting without end is not.
-    let mut nested = array_header(9, 2);
-    nested.extend(array_header(0, 3));
-    nested.extend([1, 2, 3]);
-    nested.extend(array_header(8, 1));
-    nested.extend(2u64.to_le_bytes());
-    nested.extend(b"hi");
-    let bytes = W::new().kv("nested", 9, &nested).build(32);
+    let inner = [
+        Meta::array(ValueType::U8, [Meta::U8(1), Meta::U8(2), Meta::U8(3)]),
+        Meta::strings(["hi"]),
+    ];
+    let nested = Meta::array(ValueType::Array, inner);
+    let bytes = with_tensor(GgufWriter::new().kv("nested", nested));
     let g = Gguf::parse(&bytes).unwrap();
     let outer = g.get("nested").and_then(|v| v.as_array()).unwrap();
     let inner: Vec<_> = outer.iter().map(|v| v.as_array().unwrap()).collect();
@@ -478,12 +433,10 @@ fn gguf_corrupt_synthesized_metadata() {
     assert_eq!(inner[1].strings().unwrap().collect::<Vec<_>>(), ["hi"]);
     assert_eq!(g.tensor("t").unwrap().data.len(), 32);
 
-    let mut deep = Vec::new();
-    for _ in 0..1000 {
-        deep.extend(array_header(9, 1));
-    }
-    deep.extend(array_header(0, 0));
-    let bytes = W::new().kv("deep", 9, &deep).build(32);
+    let deep = (0..1000).fold(Meta::array(ValueType::U8, []), |inner, _| {
+        Meta::array(ValueType::Array, [inner])
+    });
+    let bytes = with_tensor(GgufWriter::new().kv("deep", deep));
     assert!(matches!(parse_err(&bytes), GgufError::ArrayTooDeep { .. }));
 }
 

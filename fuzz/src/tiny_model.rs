@@ -8,8 +8,7 @@
 use tern_core::DType;
 use tern_core::quant::quantize;
 use tern_core::sample::Xoshiro256;
-
-use crate::gguf_writer::{GgufWriter, Meta, Tensor};
+use tern_core::testing::gguf_writer::{GgufWriter, Meta, Tensor};
 
 /// The shape and formats of a tiny model.
 #[derive(Clone, Copy, Debug)]
@@ -127,33 +126,29 @@ fn tokenizer(spec: &TinySpec, w: &mut GgufWriter) -> usize {
     if spec.bpe {
         let n = BPE_TOKENS.len();
         let control = n - 3;
-        w.set("tokenizer.ggml.model", Meta::Str("gpt2".into()));
-        w.set("tokenizer.ggml.pre", Meta::Str("qwen2".into()));
-        w.set("tokenizer.ggml.tokens", strings(BPE_TOKENS));
-        let types = (0..n).map(|i| if i >= control { 3 } else { 1 }).collect();
-        w.set("tokenizer.ggml.token_type", Meta::I32s(types));
-        w.set("tokenizer.ggml.merges", strings(BPE_MERGES));
+        w.set("tokenizer.ggml.model", Meta::str("gpt2"));
+        w.set("tokenizer.ggml.pre", Meta::str("qwen2"));
+        w.set("tokenizer.ggml.tokens", Meta::strings(BPE_TOKENS));
+        let types = (0..n).map(|i| if i >= control { 3 } else { 1 });
+        w.set("tokenizer.ggml.token_type", Meta::i32s(types));
+        w.set("tokenizer.ggml.merges", Meta::strings(BPE_MERGES));
         w.set("tokenizer.ggml.eos_token_id", Meta::U32(control as u32));
         w.set("tokenizer.ggml.bos_token_id", Meta::U32(control as u32));
         w.set("tokenizer.ggml.add_bos_token", Meta::Bool(false));
         n
     } else {
         let n = SPM_TOKENS.len();
-        w.set("tokenizer.ggml.model", Meta::Str("llama".into()));
-        w.set("tokenizer.ggml.tokens", strings(SPM_TOKENS));
-        let scores = (0..n).map(|i| -(i as f32)).collect();
-        w.set("tokenizer.ggml.scores", Meta::F32s(scores));
-        let types = SPM_TOKENS
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match i {
-                0 => 2,
-                1 | 2 => 3,
-                _ if t.starts_with("<0x") => 6,
-                _ => 1,
-            })
-            .collect();
-        w.set("tokenizer.ggml.token_type", Meta::I32s(types));
+        w.set("tokenizer.ggml.model", Meta::str("llama"));
+        w.set("tokenizer.ggml.tokens", Meta::strings(SPM_TOKENS));
+        let scores = (0..n).map(|i| -(i as f32));
+        w.set("tokenizer.ggml.scores", Meta::f32s(scores));
+        let types = SPM_TOKENS.iter().enumerate().map(|(i, t)| match i {
+            0 => 2,
+            1 | 2 => 3,
+            _ if t.starts_with("<0x") => 6,
+            _ => 1,
+        });
+        w.set("tokenizer.ggml.token_type", Meta::i32s(types));
         w.set("tokenizer.ggml.bos_token_id", Meta::U32(1));
         w.set("tokenizer.ggml.eos_token_id", Meta::U32(2));
         w.set("tokenizer.ggml.unknown_token_id", Meta::U32(0));
@@ -161,16 +156,12 @@ fn tokenizer(spec: &TinySpec, w: &mut GgufWriter) -> usize {
     }
 }
 
-fn strings(items: &[&str]) -> Meta {
-    Meta::Strings(items.iter().map(|s| (*s).to_owned()).collect())
-}
-
 /// The model as a writer, so that callers can break one thing before writing it out.
 pub fn tiny_model(spec: &TinySpec) -> GgufWriter {
     let mut w = GgufWriter::default();
     let a = spec.arch;
     let head_dim = spec.head_dim();
-    w.set("general.architecture", Meta::Str(a.into()));
+    w.set("general.architecture", Meta::str(a));
     w.set("general.name", Meta::Str(format!("tiny {a}")));
     w.set(
         &format!("{a}.context_length"),
@@ -269,5 +260,5 @@ fn random_tensor(
     } else {
         vec![cols as u64, rows as u64]
     };
-    Tensor::new(name, dims, dtype, data)
+    Tensor::new(&name, &dims, dtype, data)
 }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use tern::tokenizer::{StreamDecoder, Tokenizer, TokenizerError, TokenizerModel};
-use tern_core::gguf::Gguf;
+use tern_core::gguf::{Gguf, ValueType};
+use tern_core::testing::gguf_writer::{GgufWriter, Meta};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
@@ -203,91 +204,29 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// A minimal GGUF v3 writer for malformed-metadata tests.
-mod gguf_bytes {
-    pub enum V {
-        Str(&'static str),
-        U32(u32),
-        Strs(Vec<&'static str>),
-        F32s(Vec<f32>),
-        I32s(Vec<i32>),
-    }
-
-    fn string(out: &mut Vec<u8>, s: &str) {
-        out.extend((s.len() as u64).to_le_bytes());
-        out.extend(s.as_bytes());
-    }
-
-    pub fn file(kvs: &[(&str, V)]) -> Vec<u8> {
-        let mut out = b"GGUF".to_vec();
-        out.extend(3u32.to_le_bytes());
-        out.extend(0u64.to_le_bytes());
-        out.extend((kvs.len() as u64).to_le_bytes());
-        for (key, value) in kvs {
-            string(&mut out, key);
-            match value {
-                V::Str(s) => {
-                    out.extend(8u32.to_le_bytes());
-                    string(&mut out, s);
-                }
-                V::U32(x) => {
-                    out.extend(4u32.to_le_bytes());
-                    out.extend(x.to_le_bytes());
-                }
-                V::Strs(items) => {
-                    out.extend(9u32.to_le_bytes());
-                    out.extend(8u32.to_le_bytes());
-                    out.extend((items.len() as u64).to_le_bytes());
-                    for s in items {
-                        string(&mut out, s);
-                    }
-                }
-                V::F32s(items) => {
-                    out.extend(9u32.to_le_bytes());
-                    out.extend(6u32.to_le_bytes());
-                    out.extend((items.len() as u64).to_le_bytes());
-                    for x in items {
-                        out.extend(x.to_le_bytes());
-                    }
-                }
-                V::I32s(items) => {
-                    out.extend(9u32.to_le_bytes());
-                    out.extend(5u32.to_le_bytes());
-                    out.extend((items.len() as u64).to_le_bytes());
-                    for x in items {
-                        out.extend(x.to_le_bytes());
-                    }
-                }
-            }
-        }
-        while out.len() % 32 != 0 {
-            out.push(0);
-        }
-        out
-    }
-}
-
-fn from_kvs(kvs: &[(&str, gguf_bytes::V)]) -> Result<Tokenizer, TokenizerError> {
-    let bytes = gguf_bytes::file(kvs);
+fn from_kvs(kvs: &[(&str, Meta)]) -> Result<Tokenizer, TokenizerError> {
+    let writer = kvs.iter().fold(GgufWriter::new(), |w, (key, value)| {
+        w.kv(key, value.clone())
+    });
+    let bytes = writer.to_bytes();
     let gguf = Gguf::parse(&bytes).unwrap_or_else(|e| panic!("test file does not parse: {e}"));
     Tokenizer::from_gguf(&gguf)
 }
 
 #[test]
 fn bad_metadata_is_an_error() {
-    use gguf_bytes::V::*;
-    let tokens = || Strs(vec!["<unk>", "<s>", "</s>", "a"]);
+    let tokens = || Meta::strings(["<unk>", "<s>", "</s>", "a"]);
 
     // A well-formed file loads.
     let ok = from_kvs(&[
-        ("tokenizer.ggml.model", Str("llama")),
+        ("tokenizer.ggml.model", Meta::str("llama")),
         ("tokenizer.ggml.tokens", tokens()),
     ])
     .unwrap();
     assert_eq!(ok.n_vocab(), 4);
 
     assert_eq!(
-        from_kvs(&[("tokenizer.ggml.model", Str("llama"))]).unwrap_err(),
+        from_kvs(&[("tokenizer.ggml.model", Meta::str("llama"))]).unwrap_err(),
         TokenizerError::MissingKey("tokenizer.ggml.tokens")
     );
     assert_eq!(
@@ -296,7 +235,7 @@ fn bad_metadata_is_an_error() {
     );
     assert_eq!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("t5")),
+            ("tokenizer.ggml.model", Meta::str("t5")),
             ("tokenizer.ggml.tokens", tokens())
         ])
         .unwrap_err(),
@@ -304,9 +243,9 @@ fn bad_metadata_is_an_error() {
     );
     assert_eq!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("llama")),
+            ("tokenizer.ggml.model", Meta::str("llama")),
             ("tokenizer.ggml.tokens", tokens()),
-            ("tokenizer.ggml.scores", F32s(vec![0.0; 3])),
+            ("tokenizer.ggml.scores", Meta::f32s([0.0; 3])),
         ])
         .unwrap_err(),
         TokenizerError::LengthMismatch {
@@ -317,9 +256,9 @@ fn bad_metadata_is_an_error() {
     );
     assert!(matches!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("llama")),
+            ("tokenizer.ggml.model", Meta::str("llama")),
             ("tokenizer.ggml.tokens", tokens()),
-            ("tokenizer.ggml.token_type", I32s(vec![1; 5])),
+            ("tokenizer.ggml.token_type", Meta::i32s([1; 5])),
         ]),
         Err(TokenizerError::LengthMismatch {
             key: "tokenizer.ggml.token_type",
@@ -329,8 +268,8 @@ fn bad_metadata_is_an_error() {
     ));
     assert!(matches!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("llama")),
-            ("tokenizer.ggml.tokens", U32(4))
+            ("tokenizer.ggml.model", Meta::str("llama")),
+            ("tokenizer.ggml.tokens", Meta::U32(4))
         ]),
         Err(TokenizerError::WrongType {
             key: "tokenizer.ggml.tokens",
@@ -339,9 +278,9 @@ fn bad_metadata_is_an_error() {
     ));
     assert!(matches!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("llama")),
+            ("tokenizer.ggml.model", Meta::str("llama")),
             ("tokenizer.ggml.tokens", tokens()),
-            ("tokenizer.ggml.scores", Strs(vec!["x"; 4])),
+            ("tokenizer.ggml.scores", Meta::strings(["x"; 4])),
         ]),
         Err(TokenizerError::WrongType {
             key: "tokenizer.ggml.scores",
@@ -350,7 +289,7 @@ fn bad_metadata_is_an_error() {
     ));
     assert!(matches!(
         from_kvs(&[
-            ("tokenizer.ggml.model", U32(1)),
+            ("tokenizer.ggml.model", Meta::U32(1)),
             ("tokenizer.ggml.tokens", tokens())
         ]),
         Err(TokenizerError::WrongType {
@@ -360,7 +299,7 @@ fn bad_metadata_is_an_error() {
     ));
     assert_eq!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("gpt2")),
+            ("tokenizer.ggml.model", Meta::str("gpt2")),
             ("tokenizer.ggml.tokens", tokens())
         ])
         .unwrap_err(),
@@ -368,26 +307,26 @@ fn bad_metadata_is_an_error() {
     );
     assert_eq!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("gpt2")),
-            ("tokenizer.ggml.pre", Str("no-such-pre")),
+            ("tokenizer.ggml.model", Meta::str("gpt2")),
+            ("tokenizer.ggml.pre", Meta::str("no-such-pre")),
             ("tokenizer.ggml.tokens", tokens()),
-            ("tokenizer.ggml.merges", Strs(vec![])),
+            ("tokenizer.ggml.merges", Meta::array(ValueType::String, [])),
         ])
         .unwrap_err(),
         TokenizerError::UnknownPreTokenizer("no-such-pre".into())
     );
     assert!(matches!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("gpt2")),
+            ("tokenizer.ggml.model", Meta::str("gpt2")),
             ("tokenizer.ggml.tokens", tokens()),
-            ("tokenizer.ggml.merges", Strs(vec!["a b", "ab"])),
+            ("tokenizer.ggml.merges", Meta::strings(["a b", "ab"])),
         ]),
         Err(TokenizerError::BadMerge { index: 1, .. })
     ));
     assert_eq!(
         from_kvs(&[
-            ("tokenizer.ggml.model", Str("llama")),
-            ("tokenizer.ggml.tokens", Strs(vec![]))
+            ("tokenizer.ggml.model", Meta::str("llama")),
+            ("tokenizer.ggml.tokens", Meta::array(ValueType::String, []))
         ])
         .unwrap_err(),
         TokenizerError::EmptyVocab

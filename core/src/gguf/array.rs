@@ -143,6 +143,7 @@ mod tests {
     extern crate std;
 
     use super::*;
+    use crate::testing::gguf_writer::Meta;
     use std::vec::Vec;
 
     #[test]
@@ -159,11 +160,10 @@ mod tests {
 
     #[test]
     fn strings_iterate_with_exact_size() {
-        let mut data = Vec::new();
-        for s in ["<unk>", "", "▁the"] {
-            data.extend((s.len() as u64).to_le_bytes());
-            data.extend(s.as_bytes());
-        }
+        let data: Vec<u8> = ["<unk>", "", "▁the"]
+            .iter()
+            .flat_map(|s| Meta::str(s).to_bytes())
+            .collect();
         let a = ArrayValue::new(ValueType::String, 3, &data);
         let mut it = a.strings().unwrap();
         assert_eq!(it.len(), 3);

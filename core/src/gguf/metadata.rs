@@ -72,20 +72,27 @@ mod tests {
     extern crate std;
 
     use super::*;
+    use crate::testing::gguf_writer::{GgufWriter, Meta};
+    use std::vec;
     use std::vec::Vec;
 
-    fn entry(key: &str, ty: ValueType, value: &[u8]) -> Vec<u8> {
-        let mut v = (key.len() as u64).to_le_bytes().to_vec();
-        v.extend(key.as_bytes());
-        v.extend(ty.id().to_le_bytes());
-        v.extend(value);
-        v
+    /// The metadata entry of `key`, holding `value`.
+    fn entry(key: &str, value: Meta) -> Vec<u8> {
+        GgufWriter::new().kv(key, value).metadata_bytes()
+    }
+
+    /// A value of type `ty` made of `bytes`, whether they fit it or not.
+    fn raw(ty: ValueType, bytes: &[u8]) -> Meta {
+        Meta::Raw {
+            type_id: ty.id(),
+            bytes: bytes.to_vec(),
+        }
     }
 
     #[test]
     fn entries_iterate_in_order() {
-        let mut bytes = entry("a.b", ValueType::U32, &7u32.to_le_bytes());
-        bytes.extend(entry("c", ValueType::Bool, &[0]));
+        let mut bytes = entry("a.b", Meta::U32(7));
+        bytes.extend(entry("c", Meta::Bool(false)));
         let got: Vec<_> = MetadataIter::new(&bytes, 0, 2).collect();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "a.b");
@@ -96,15 +103,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_entry() {
-        let bytes = entry("general.x", ValueType::U32, &[1, 2]);
+        let bytes = entry("general.x", raw(ValueType::U32, &[1, 2]));
         let err = read_entry(&mut Cursor::new(&bytes, 0), 3, Check::Full).unwrap_err();
         assert!(matches!(
             err,
             GgufError::Truncated { at: Location::Metadata { index: 3, key }, pos: 21, needed: 4, .. }
                 if key == "general.x"
         ));
-        let mut bytes = entry("k", ValueType::U8, &[0]);
-        bytes[9..13].copy_from_slice(&99u32.to_le_bytes());
+        let type_99 = Meta::Raw {
+            type_id: 99,
+            bytes: vec![0],
+        };
+        let bytes = entry("k", type_99);
         let err = read_entry(&mut Cursor::new(&bytes, 0), 0, Check::Full).unwrap_err();
         assert!(matches!(
             err,
@@ -118,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_bad_entry_ends_iteration() {
-        let bytes = entry("k", ValueType::U64, &[1]);
+        let bytes = entry("k", raw(ValueType::U64, &[1]));
         assert_eq!(MetadataIter::new(&bytes, 0, 5).count(), 0);
     }
 }

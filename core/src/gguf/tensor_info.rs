@@ -269,18 +269,16 @@ mod tests {
     extern crate std;
 
     use super::*;
+    use crate::testing::gguf_writer::Tensor;
     use std::vec::Vec;
 
+    /// The tensor info entry of `name`, with no data behind it.
     fn info(name: &str, dims: &[u64], type_id: u32, offset: u64) -> Vec<u8> {
-        let mut v = (name.len() as u64).to_le_bytes().to_vec();
-        v.extend(name.as_bytes());
-        v.extend((dims.len() as u32).to_le_bytes());
-        for d in dims {
-            v.extend(d.to_le_bytes());
-        }
-        v.extend(type_id.to_le_bytes());
-        v.extend(offset.to_le_bytes());
-        v
+        let t = Tensor {
+            type_id,
+            ..Tensor::new(name, dims, DType::F32, Vec::new())
+        };
+        t.info_bytes(offset)
     }
 
     fn read(bytes: &[u8]) -> Result<RawTensor<'_>, GgufError> {

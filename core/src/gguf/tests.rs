@@ -4,147 +4,44 @@ extern crate std;
 
 use super::*;
 use crate::dtype::DType;
+use crate::testing::gguf_writer::{GgufWriter, Meta, Tensor};
+use std::vec;
 use std::vec::Vec;
 
-/// Writes GGUF files for tests, including wrong ones.
-struct Builder {
-    version: u32,
-    alignment: usize,
-    metadata: Vec<u8>,
-    metadata_count: u64,
-    infos: Vec<u8>,
-    tensor_count: u64,
-    data: Vec<u8>,
-}
-
-fn string(s: &[u8]) -> Vec<u8> {
-    let mut v = (s.len() as u64).to_le_bytes().to_vec();
-    v.extend_from_slice(s);
-    v
-}
-
-fn array(elem: ValueType, len: u64, elems: &[u8]) -> Vec<u8> {
-    let mut v = elem.id().to_le_bytes().to_vec();
-    v.extend(len.to_le_bytes());
-    v.extend_from_slice(elems);
-    v
-}
-
-impl Builder {
-    fn new() -> Builder {
-        Builder {
-            version: 3,
-            alignment: DEFAULT_ALIGNMENT,
-            metadata: Vec::new(),
-            metadata_count: 0,
-            infos: Vec::new(),
-            tensor_count: 0,
-            data: Vec::new(),
-        }
-    }
-
-    fn kv(mut self, key: &[u8], ty: ValueType, value: &[u8]) -> Builder {
-        self.metadata.extend(string(key));
-        self.metadata.extend(ty.id().to_le_bytes());
-        self.metadata.extend_from_slice(value);
-        self.metadata_count += 1;
-        self
-    }
-
-    fn alignment(mut self, a: u32) -> Builder {
-        // Lay out with the default when the value is invalid; parse must reject it anyway.
-        self.alignment = if a.is_power_of_two() {
-            a as usize
-        } else {
-            DEFAULT_ALIGNMENT
-        };
-        self.kv(ALIGNMENT_KEY.as_bytes(), ValueType::U32, &a.to_le_bytes())
-    }
-
-    /// A tensor info with no data written for it.
-    fn info(mut self, name: &str, dims: &[u64], type_id: u32, offset: u64) -> Builder {
-        self.infos.extend(string(name.as_bytes()));
-        self.infos.extend((dims.len() as u32).to_le_bytes());
-        for d in dims {
-            self.infos.extend(d.to_le_bytes());
-        }
-        self.infos.extend(type_id.to_le_bytes());
-        self.infos.extend(offset.to_le_bytes());
-        self.tensor_count += 1;
-        self
-    }
-
-    /// A tensor whose data follows the previous one's, filled with its index byte.
-    fn tensor(mut self, name: &str, dims: &[u64], dtype: DType) -> Builder {
-        let n: u64 = dims.iter().product();
-        let size = dtype.bytes_for(n as usize).unwrap();
-        self.data
-            .resize(self.data.len().next_multiple_of(self.alignment), 0);
-        let offset = self.data.len() as u64;
-        let fill = self.tensor_count as u8 + 1;
-        self.data.resize(self.data.len() + size, fill);
-        self.info(name, dims, dtype as u32, offset)
-    }
-
-    fn build(&self) -> Vec<u8> {
-        let mut f = MAGIC.to_vec();
-        f.extend(self.version.to_le_bytes());
-        f.extend(self.tensor_count.to_le_bytes());
-        f.extend(self.metadata_count.to_le_bytes());
-        f.extend(&self.metadata);
-        f.extend(&self.infos);
-        f.resize(f.len().next_multiple_of(self.alignment), 0);
-        f.extend(&self.data);
-        f
-    }
-}
-
-/// A file with every value type, nested arrays and three tensors.
-fn rich() -> Builder {
-    let mut strings = string(b"<unk>");
-    strings.extend(string("▁the".as_bytes()));
-    let mut nested = array(ValueType::U8, 2, &[1, 2]);
-    nested.extend(array(ValueType::U8, 0, &[]));
-    Builder::new()
-        .kv(
-            b"general.architecture",
-            ValueType::String,
-            &string(b"llama"),
-        )
-        .kv(b"u8", ValueType::U8, &[200])
-        .kv(b"i8", ValueType::I8, &[0xff])
-        .kv(b"u16", ValueType::U16, &500u16.to_le_bytes())
-        .kv(b"i16", ValueType::I16, &(-500i16).to_le_bytes())
-        .kv(b"u32", ValueType::U32, &70000u32.to_le_bytes())
-        .kv(b"i32", ValueType::I32, &(-70000i32).to_le_bytes())
-        .kv(b"f32", ValueType::F32, &1.5f32.to_le_bytes())
-        .kv(b"bool", ValueType::Bool, &[1])
-        .kv(b"u64", ValueType::U64, &(1u64 << 40).to_le_bytes())
-        .kv(b"i64", ValueType::I64, &(-1i64).to_le_bytes())
-        .kv(b"f64", ValueType::F64, &0.25f64.to_le_bytes())
-        .kv(
-            b"tokens",
-            ValueType::Array,
-            &array(ValueType::String, 2, &strings),
-        )
-        .kv(
-            b"scores",
-            ValueType::Array,
-            &array(ValueType::F32, 2, &[0, 0, 128, 63, 0, 0, 0, 64]),
-        )
-        .kv(
-            b"nested",
-            ValueType::Array,
-            &array(ValueType::Array, 2, &nested),
-        )
-        .tensor("token_embd.weight", &[32, 4], DType::Q8_0)
-        .tensor("norm", &[8], DType::F32)
-        .tensor("blk.0.w", &[256, 2], DType::Q4_K)
+/// A file with every value type, nested arrays and three tensors, each filled with its
+/// index + 1.
+fn rich() -> GgufWriter {
+    let bytes = |items: &[u8]| Meta::array(ValueType::U8, items.iter().map(|&b| Meta::U8(b)));
+    let nested = Meta::array(ValueType::Array, [bytes(&[1, 2]), bytes(&[])]);
+    GgufWriter::new()
+        .kv("general.architecture", Meta::str("llama"))
+        .kv("u8", Meta::U8(200))
+        .kv("i8", Meta::I8(-1))
+        .kv("u16", Meta::U16(500))
+        .kv("i16", Meta::I16(-500))
+        .kv("u32", Meta::U32(70000))
+        .kv("i32", Meta::I32(-70000))
+        .kv("f32", Meta::F32(1.5))
+        .kv("bool", Meta::Bool(true))
+        .kv("u64", Meta::U64(1 << 40))
+        .kv("i64", Meta::I64(-1))
+        .kv("f64", Meta::F64(0.25))
+        .kv("tokens", Meta::strings(["<unk>", "▁the"]))
+        .kv("scores", Meta::f32s([1.0, 2.0]))
+        .kv("nested", nested)
+        .tensor(Tensor::filled(
+            "token_embd.weight",
+            &[32, 4],
+            DType::Q8_0,
+            1,
+        ))
+        .tensor(Tensor::filled("norm", &[8], DType::F32, 2))
+        .tensor(Tensor::filled("blk.0.w", &[256, 2], DType::Q4_K, 3))
 }
 
 #[test]
 fn parses_every_value_type() {
-    let bytes = rich().build();
+    let bytes = rich().to_bytes();
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(g.version(), 3);
     assert_eq!(g.metadata_count(), 15);
@@ -185,7 +82,7 @@ fn parses_every_value_type() {
 
 #[test]
 fn tensors_point_at_exactly_their_bytes() {
-    let bytes = rich().build();
+    let bytes = rich().to_bytes();
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(g.tensor_count(), 3);
     assert_eq!(g.alignment(), 32);
@@ -214,11 +111,11 @@ fn tensors_point_at_exactly_their_bytes() {
 fn version_2_is_read_and_others_are_not() {
     let mut b = rich();
     b.version = 2;
-    assert!(Gguf::parse(&b.build()).is_ok());
+    assert!(Gguf::parse(&b.to_bytes()).is_ok());
     for version in [0, 1, 4, 3 << 24] {
         b.version = version;
         assert_eq!(
-            Gguf::parse(&b.build()).unwrap_err(),
+            Gguf::parse(&b.to_bytes()).unwrap_err(),
             GgufError::UnsupportedVersion { version }
         );
     }
@@ -226,7 +123,7 @@ fn version_2_is_read_and_others_are_not() {
 
 #[test]
 fn an_empty_file_body_is_valid() {
-    let bytes = Builder::new().build();
+    let bytes = GgufWriter::new().to_bytes();
     assert_eq!(bytes.len(), 32);
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(
@@ -241,11 +138,11 @@ fn an_empty_file_body_is_valid() {
 
 #[test]
 fn custom_alignment_is_applied() {
-    let bytes = Builder::new()
+    let bytes = GgufWriter::new()
         .alignment(64)
-        .tensor("a", &[4], DType::F32)
-        .tensor("b", &[4], DType::F32)
-        .build();
+        .tensor(Tensor::filled("a", &[4], DType::F32, 1))
+        .tensor(Tensor::filled("b", &[4], DType::F32, 2))
+        .to_bytes();
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(g.alignment(), 64);
     assert_eq!(g.data_offset() % 64, 0);
@@ -255,7 +152,7 @@ fn custom_alignment_is_applied() {
 #[test]
 fn bad_alignments_are_rejected() {
     for a in [0, 3, 48] {
-        let bytes = Builder::new().alignment(a).build();
+        let bytes = GgufWriter::new().alignment(a).to_bytes();
         assert!(
             matches!(
                 Gguf::parse(&bytes),
@@ -264,13 +161,9 @@ fn bad_alignments_are_rejected() {
             "{a}"
         );
     }
-    let bytes = Builder::new()
-        .kv(
-            ALIGNMENT_KEY.as_bytes(),
-            ValueType::U64,
-            &32u64.to_le_bytes(),
-        )
-        .build();
+    let bytes = GgufWriter::new()
+        .kv(ALIGNMENT_KEY, Meta::U64(32))
+        .to_bytes();
     assert_eq!(
         Gguf::parse(&bytes).unwrap_err(),
         GgufError::AlignmentNotU32 {
@@ -282,20 +175,20 @@ fn bad_alignments_are_rejected() {
 
 #[test]
 fn duplicates_are_rejected() {
-    let bytes = Builder::new()
-        .kv(b"a", ValueType::U8, &[1])
-        .kv(b"b", ValueType::U8, &[1])
-        .kv(b"a", ValueType::U8, &[2])
-        .build();
+    let bytes = GgufWriter::new()
+        .kv("a", Meta::U8(1))
+        .kv("b", Meta::U8(1))
+        .kv("a", Meta::U8(2))
+        .to_bytes();
     assert!(matches!(
         Gguf::parse(&bytes),
         Err(GgufError::DuplicateKey { key, pos }) if key == "a" && pos == 24 + 2 * 14
     ));
-    let bytes = Builder::new()
-        .tensor("w", &[8], DType::F32)
-        .tensor("v", &[8], DType::F32)
-        .tensor("w", &[8], DType::F32)
-        .build();
+    let bytes = GgufWriter::new()
+        .tensor(Tensor::filled("w", &[8], DType::F32, 1))
+        .tensor(Tensor::filled("v", &[8], DType::F32, 2))
+        .tensor(Tensor::filled("w", &[8], DType::F32, 3))
+        .to_bytes();
     assert!(matches!(
         Gguf::parse(&bytes),
         Err(GgufError::DuplicateTensor { tensor, .. }) if tensor == "w"
@@ -304,44 +197,26 @@ fn duplicates_are_rejected() {
 
 #[test]
 fn overlapping_data_is_rejected_and_out_of_order_data_is_not() {
-    let parse = |b: Builder| {
-        let mut b = b;
-        b.data = [0; 64].to_vec();
-        Gguf::parse(&b.build()).map(|_| ())
+    // Each tensor's data lies where the layout puts it; the infos declare these offsets.
+    let parse = |tensors: &[(&str, u64, u64)]| {
+        let w = tensors
+            .iter()
+            .fold(GgufWriter::new(), |w, &(name, len, offset)| {
+                w.tensor(Tensor::filled(name, &[len], DType::F32, 0).at(offset))
+            });
+        Gguf::parse(&w.to_bytes()).map(|_| ())
     };
-    let f32_id = DType::F32 as u32;
+    assert!(parse(&[("a", 8, 0), ("b", 8, 32)]).is_ok());
     assert!(
-        parse(
-            Builder::new()
-                .info("a", &[8], f32_id, 0)
-                .info("b", &[8], f32_id, 32)
-        )
-        .is_ok()
-    );
-    assert!(
-        parse(
-            Builder::new()
-                .info("b", &[8], f32_id, 32)
-                .info("a", &[8], f32_id, 0)
-        )
-        .is_ok(),
+        parse(&[("b", 8, 32), ("a", 8, 0)]).is_ok(),
         "disjoint, out of order"
     );
-    let e = parse(
-        Builder::new()
-            .info("a", &[16], f32_id, 0)
-            .info("b", &[8], f32_id, 32),
-    );
+    let e = parse(&[("a", 16, 0), ("b", 8, 32)]);
     assert!(matches!(
         e,
         Err(GgufError::TensorOverlap { tensor, other, .. }) if tensor == "b" && other == "a"
     ));
-    let e = parse(
-        Builder::new()
-            .info("b", &[8], f32_id, 32)
-            .info("a", &[8], f32_id, 0)
-            .info("c", &[4], f32_id, 32),
-    );
+    let e = parse(&[("b", 8, 32), ("a", 8, 0), ("c", 4, 32)]);
     assert!(matches!(
         e,
         Err(GgufError::TensorOverlap { tensor, other, .. }) if tensor == "c" && other == "b"
@@ -350,20 +225,18 @@ fn overlapping_data_is_rejected_and_out_of_order_data_is_not() {
 
 #[test]
 fn absurd_counts_are_rejected_before_looping() {
-    let mut b = Builder::new();
-    b.metadata_count = 1 << 63;
+    let b = GgufWriter::new().metadata_count(1 << 63);
     assert!(matches!(
-        Gguf::parse(&b.build()),
+        Gguf::parse(&b.to_bytes()),
         Err(GgufError::CountTooLarge {
             what: Count::Metadata,
             pos: 16,
             ..
         })
     ));
-    let mut b = rich();
-    b.tensor_count = u64::MAX;
+    let b = rich().tensor_count(u64::MAX);
     assert!(matches!(
-        Gguf::parse(&b.build()),
+        Gguf::parse(&b.to_bytes()),
         Err(GgufError::CountTooLarge {
             what: Count::Tensors,
             pos: 8,
@@ -371,11 +244,11 @@ fn absurd_counts_are_rejected_before_looping() {
         })
     ));
     // Plausible at the header, impossible once the metadata has been read.
-    let mut b = rich();
-    let after_metadata = b.build().len() - 24 - b.metadata.len();
-    b.tensor_count = (after_metadata / tensor_info::MIN_ENTRY_BYTES + 1) as u64;
+    let b = rich();
+    let after_metadata = b.to_bytes().len() - 24 - b.metadata_bytes().len();
+    let b = b.tensor_count((after_metadata / tensor_info::MIN_ENTRY_BYTES + 1) as u64);
     assert!(matches!(
-        Gguf::parse(&b.build()),
+        Gguf::parse(&b.to_bytes()),
         Err(GgufError::CountTooLarge {
             what: Count::Tensors,
             ..
@@ -385,10 +258,10 @@ fn absurd_counts_are_rejected_before_looping() {
 
 #[test]
 fn bad_strings_and_types_are_located() {
-    let bytes = Builder::new()
-        .kv(b"ok", ValueType::U8, &[1])
-        .kv(b"bad\xff", ValueType::U8, &[1])
-        .build();
+    let bytes = GgufWriter::new()
+        .kv("ok", Meta::U8(1))
+        .kv(b"bad\xff", Meta::U8(1))
+        .to_bytes();
     assert!(matches!(
         Gguf::parse(&bytes),
         Err(GgufError::InvalidUtf8 {
@@ -396,13 +269,20 @@ fn bad_strings_and_types_are_located() {
             pos,
         }) if key.is_empty() && pos == 24 + 15 + 8 + 3
     ));
-    let bytes = Builder::new().kv(b"k", ValueType::Bool, &[2]).build();
+    let bool_2 = Meta::Raw {
+        type_id: ValueType::Bool.id(),
+        bytes: vec![2],
+    };
+    let bytes = GgufWriter::new().kv("k", bool_2).to_bytes();
     assert!(matches!(
         Gguf::parse(&bytes),
         Err(GgufError::InvalidBool { byte: 2, at: Location::Metadata { key, .. }, .. }) if key == "k"
     ));
-    let mut bytes = Builder::new().kv(b"k", ValueType::U8, &[1]).build();
-    bytes[33..37].copy_from_slice(&77u32.to_le_bytes());
+    let type_77 = Meta::Raw {
+        type_id: 77,
+        bytes: vec![1],
+    };
+    let bytes = GgufWriter::new().kv("k", type_77).to_bytes();
     assert!(matches!(
         Gguf::parse(&bytes),
         Err(GgufError::UnknownValueType {
@@ -415,30 +295,29 @@ fn bad_strings_and_types_are_located() {
 
 #[test]
 fn tensor_data_must_lie_inside_the_file() {
-    let bytes = rich().build();
-    let last = rich().data.len();
+    let bytes = rich().to_bytes();
+    let last = bytes.len() - Gguf::parse(&bytes).unwrap().data_offset();
     let cut = &bytes[..bytes.len() - 1];
     assert!(matches!(
         Gguf::parse(cut),
         Err(GgufError::TensorDataPastEnd { tensor, .. }) if tensor == "blk.0.w"
     ));
-    let mut b = rich().info("far", &[8], 0, last.next_multiple_of(32) as u64);
-    b.data.resize(last, 0);
+    let no_data = |name| Tensor::new(name, &[8], DType::F32, vec![]);
+    let b = rich().tensor(no_data("far").at(last.next_multiple_of(32) as u64));
     assert!(matches!(
-        Gguf::parse(&b.build()),
+        Gguf::parse(&b.to_bytes()),
         Err(GgufError::TensorOffsetPastEnd { tensor, .. }) if tensor == "far"
     ));
-    let mut b = rich().info("huge", &[8], 0, !31);
-    b.data.resize(last, 0);
+    let b = rich().tensor(no_data("huge").at(!31));
     assert!(matches!(
-        Gguf::parse(&b.build()),
+        Gguf::parse(&b.to_bytes()),
         Err(GgufError::TensorOffsetPastEnd { .. })
     ));
 }
 
 #[test]
 fn every_truncation_is_an_error() {
-    let bytes = rich().build();
+    let bytes = rich().to_bytes();
     for len in 0..bytes.len() {
         assert!(Gguf::parse(&bytes[..len]).is_err(), "prefix of {len} bytes");
     }
@@ -470,8 +349,8 @@ fn walk(g: &Gguf<'_>) -> usize {
 
 #[test]
 fn single_byte_corruptions_never_panic() {
-    let bytes = rich().build();
-    let header_len = bytes.len() - rich().data.len();
+    let bytes = rich().to_bytes();
+    let header_len = Gguf::parse(&bytes).unwrap().data_offset();
     for pos in 0..header_len {
         for flip in [0x01, 0x80, 0xff] {
             let mut corrupt = bytes.clone();

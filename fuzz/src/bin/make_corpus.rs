@@ -16,8 +16,9 @@
 use std::path::{Path, PathBuf};
 
 use tern_core::DType;
+use tern_core::gguf::ValueType;
 use tern_core::sample::Xoshiro256;
-use tern_fuzz::gguf_writer::{GgufWriter, Meta};
+use tern_core::testing::gguf_writer::{GgufWriter, Meta};
 use tern_fuzz::tiny_model::{TinySpec, tiny_model};
 use tern_fuzz::tokenizers;
 
@@ -228,17 +229,16 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     files.push((
         "bad-array-count-huge",
         with(|w| {
-            let mut bytes = 4u32.to_le_bytes().to_vec();
+            // u32 elements, u64::MAX of them, none written.
+            let mut bytes = ValueType::U32.id().to_le_bytes().to_vec();
             bytes.extend(u64::MAX.to_le_bytes());
-            w.set("x.array", Meta::Raw { type_id: 9, bytes });
+            let type_id = ValueType::Array.id();
+            w.set("x.array", Meta::Raw { type_id, bytes });
         }),
     ));
     files.push((
         "bad-duplicate-key",
-        with(|w| {
-            w.metadata
-                .push(("general.name".into(), Meta::Str("again".into())))
-        }),
+        with(|w| w.metadata.push(("general.name".into(), Meta::str("again")))),
     ));
     files.push((
         "bad-duplicate-tensor",
@@ -277,11 +277,11 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     ));
     files.push((
         "bad-tensor-unknown-type",
-        with(|w| w.tensors[0].raw_type = Some(99)),
+        with(|w| w.tensors[0].type_id = 99),
     ));
     files.push((
         "bad-tensor-type-q8_1-unsupported",
-        with(|w| w.tensors[0].raw_type = Some(9)),
+        with(|w| w.tensors[0].type_id = 9),
     ));
     files.push((
         "bad-tensor-row-not-whole-blocks",
@@ -289,11 +289,11 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     ));
     files.push((
         "bad-tensor-offset-misaligned",
-        with(|w| w.tensors[1].raw_offset = Some(1)),
+        with(|w| w.tensors[1].offset = Some(1)),
     ));
     files.push((
         "bad-tensor-offset-past-end",
-        with(|w| w.tensors[2].raw_offset = Some(1 << 40)),
+        with(|w| w.tensors[2].offset = Some(1 << 40)),
     ));
     files.push((
         "bad-tensor-data-past-end",
@@ -301,7 +301,7 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     ));
     files.push((
         "bad-tensors-overlap",
-        with(|w| w.tensors[2].raw_offset = Some(0)),
+        with(|w| w.tensors[2].offset = Some(0)),
     ));
 
     // Valid files whose hyperparameters make no sense (`ok-`: odd, but Tern runs them).
@@ -354,12 +354,12 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     ));
     files.push((
         "bad-rope-scaling-yarn",
-        set("rope.scaling.type", Meta::Str("yarn".into())),
+        set("rope.scaling.type", Meta::str("yarn")),
     ));
     files.push((
         "bad-rope-scaling-factor-negative",
         with(|w| {
-            w.set(&key("rope.scaling.type"), Meta::Str("linear".into()));
+            w.set(&key("rope.scaling.type"), Meta::str("linear"));
             w.set(&key("rope.scaling.factor"), Meta::F32(-2.0));
         }),
     ));
@@ -410,7 +410,7 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     files.push(("bad-vocab-size-mismatch", set("vocab_size", Meta::U32(7))));
     files.push((
         "bad-architecture-unknown",
-        with(|w| w.set("general.architecture", Meta::Str("mamba".into()))),
+        with(|w| w.set("general.architecture", Meta::str("mamba"))),
     ));
     files.push((
         "bad-architecture-not-string",
@@ -435,7 +435,7 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
         "ok-norm-q8_0",
         with(|w| {
             let t = w.tensor_mut("output_norm.weight").expect("in the base");
-            t.dtype = DType::Q8_0;
+            t.type_id = DType::Q8_0 as u32;
             t.data = vec![0; DType::Q8_0.bytes_for(32).expect("one block")];
         }),
     ));
@@ -447,23 +447,23 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     };
     files.push((
         "bad-tokenizer-vocab-empty",
-        tok("tokens", Meta::Strings(Vec::new())),
+        tok("tokens", Meta::array(ValueType::String, [])),
     ));
     files.push((
         "bad-tokenizer-tokens-not-strings",
-        tok("tokens", Meta::I32s(vec![1, 2])),
+        tok("tokens", Meta::i32s([1, 2])),
     ));
     files.push((
         "bad-tokenizer-model-unknown",
-        tok("model", Meta::Str("bert".into())),
+        tok("model", Meta::str("bert")),
     ));
     files.push((
         "bad-tokenizer-scores-short",
-        tok("scores", Meta::F32s(vec![0.0; 3])),
+        tok("scores", Meta::f32s([0.0; 3])),
     ));
     files.push((
         "bad-tokenizer-types-short",
-        tok("token_type", Meta::I32s(vec![1; 3])),
+        tok("token_type", Meta::i32s([1; 3])),
     ));
     files.push((
         "ok-tokenizer-bos-out-of-range",
@@ -479,7 +479,7 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     ));
     files.push((
         "ok-tokenizer-all-control",
-        tok("token_type", Meta::I32s(vec![3; 25])),
+        tok("token_type", Meta::i32s([3; 25])),
     ));
     let bpe = |k: &str, v: Meta| {
         let mut w = tiny_model(&TinySpec {
@@ -493,21 +493,15 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
     };
     files.push((
         "bad-tokenizer-merge-malformed",
-        bpe("merges", Meta::Strings(vec!["Ġt".into()])),
+        bpe("merges", Meta::strings(["Ġt"])),
     ));
     files.push((
         "bad-tokenizer-pre-unknown",
-        bpe("pre", Meta::Str("no-such-pre".into())),
+        bpe("pre", Meta::str("no-such-pre")),
     ));
     files.push((
         "bad-tokenizer-merges-missing",
-        bpe(
-            "merges",
-            Meta::Raw {
-                type_id: 9,
-                bytes: [4u32.to_le_bytes().as_slice(), &0u64.to_le_bytes()].concat(),
-            },
-        ),
+        bpe("merges", Meta::array(ValueType::U32, [])),
     ));
 
     files
@@ -518,15 +512,9 @@ fn bad_files() -> Vec<(String, Vec<u8>)> {
 
 /// An array of arrays, `depth` deep, holding one u8 at the bottom.
 fn deep_array(depth: usize) -> Meta {
-    let mut bytes = Vec::new();
-    for _ in 0..depth {
-        bytes.extend(9u32.to_le_bytes());
-        bytes.extend(1u64.to_le_bytes());
-    }
-    bytes.extend(0u32.to_le_bytes());
-    bytes.extend(1u64.to_le_bytes());
-    bytes.push(7);
-    Meta::Raw { type_id: 9, bytes }
+    (0..depth).fold(Meta::array(ValueType::U8, [Meta::U8(7)]), |inner, _| {
+        Meta::array(ValueType::Array, [inner])
+    })
 }
 
 const TEXTS: &[&str] = &[
