@@ -1,9 +1,10 @@
 //! The entry of `gemm_codes`: which format and kernel, operands checked once, then the
 //! kernel compiled for that format, level and token count, panel after panel.
 
-use tern_core::cpu::{ActTile, PANEL_ROWS, PanelLayout};
+use tern_core::by_tokens;
+use tern_core::cpu::formats::{Format, FormatType, Q4_0, Q4_1, Q4K, Q5_0, Q5_1, Q5K, Q6K, Q8_0};
+use tern_core::cpu::{ActTile, Codes, PANEL_ROWS, PanelLayout};
 
-use crate::formats::{Codes, Format, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Which};
 use crate::{Level, dotprod, i8mm, kquant, neon};
 
 /// A kernel family, and so the panel layout it reads.
@@ -32,9 +33,8 @@ pub(crate) unsafe fn gemm_codes(
     let Some(k) = panels.len().checked_div(layout.panel_bytes()) else {
         return false;
     };
-    let Some(which) = Which::of(layout.format) else {
-        // SAFETY: forwarded from the caller.
-        return unsafe { kquant::gemm_codes(level, layout, panels, k, acts, out) };
+    let Some(which) = FormatType::of(layout.format) else {
+        return false;
     };
     let kernel = match level {
         Level::Scalar => return false,
@@ -42,36 +42,21 @@ pub(crate) unsafe fn gemm_codes(
         Level::Dotprod => Kernel::Dotprod,
         Level::I8mm => Kernel::I8mm,
     };
-    // SAFETY: forwarded from the caller; the i8mm level packed these formats in its layout.
+    // SAFETY: forwarded from the caller; the i8mm level packed the legacy formats in its
+    // layout, and K-quants keep the portable one at every level.
     unsafe {
         match which {
-            Which::Q4_0 => run::<Q4_0>(kernel, layout, panels, k, acts, out),
-            Which::Q4_1 => run::<Q4_1>(kernel, layout, panels, k, acts, out),
-            Which::Q5_0 => run::<Q5_0>(kernel, layout, panels, k, acts, out),
-            Which::Q5_1 => run::<Q5_1>(kernel, layout, panels, k, acts, out),
-            Which::Q8_0 => run::<Q8_0>(kernel, layout, panels, k, acts, out),
+            FormatType::Q4_0 => run::<Q4_0>(kernel, layout, panels, k, acts, out),
+            FormatType::Q4_1 => run::<Q4_1>(kernel, layout, panels, k, acts, out),
+            FormatType::Q5_0 => run::<Q5_0>(kernel, layout, panels, k, acts, out),
+            FormatType::Q5_1 => run::<Q5_1>(kernel, layout, panels, k, acts, out),
+            FormatType::Q8_0 => run::<Q8_0>(kernel, layout, panels, k, acts, out),
+            FormatType::Q4K => kquant::run::<Q4K>(kernel, layout, panels, k, acts, out),
+            FormatType::Q5K => kquant::run::<Q5K>(kernel, layout, panels, k, acts, out),
+            FormatType::Q6K => kquant::run::<Q6K>(kernel, layout, panels, k, acts, out),
         }
     }
 }
-
-/// Calls `$kernel::<G.., N>(c, out)` with the generic arguments `G..` in brackets and
-/// `N = $n` (1 to 8).
-macro_rules! by_tokens {
-    ($n:expr, $($kernel:ident)::+ [$($g:tt),*], $c:expr, $out:expr) => {
-        match $n {
-            1 => $($kernel)::+::<$($g,)* 1>($c, $out),
-            2 => $($kernel)::+::<$($g,)* 2>($c, $out),
-            3 => $($kernel)::+::<$($g,)* 3>($c, $out),
-            4 => $($kernel)::+::<$($g,)* 4>($c, $out),
-            5 => $($kernel)::+::<$($g,)* 5>($c, $out),
-            6 => $($kernel)::+::<$($g,)* 6>($c, $out),
-            7 => $($kernel)::+::<$($g,)* 7>($c, $out),
-            8 => $($kernel)::+::<$($g,)* 8>($c, $out),
-            _ => {}
-        }
-    };
-}
-pub(crate) use by_tokens;
 
 /// `k` panels of format `F`, one at a time, with `kernel`.
 ///

@@ -1,10 +1,7 @@
-//! K-quants (Q4_K, Q5_K, Q6_K) on tern-core's super-block panels: their format constants,
-//! and the kernel that sums sub-blocks in integers and applies the f16 factors in the float
-//! steps core names (`FloatSteps`), as `gemm_codes_scalar` defines them (and so bit for bit:
-//! the integer sums are exact and the float steps are the same fused operations). Kept apart
-//! from the legacy formats because core's K-quant packing is being reworked: `Codes::check`
-//! refuses panels whose size is not what these constants say, and then the scalar
-//! definition runs.
+//! K-quants (Q4_K, Q5_K, Q6_K) on tern-core's super-block panels: the kernel that sums
+//! sub-blocks in integers and applies the f16 factors in the float steps core names
+//! (`FloatSteps`, as `Format::PAIRS`), as `gemm_codes_scalar` defines them (and so bit for
+//! bit: the integer sums are exact and the float steps are the same fused operations).
 //!
 //! Per sub-block, the integer dots come from the level's legacy kernel (`smull` or `sdot`
 //! on the portable layout, which K-quants keep at every level); then, per row,
@@ -15,117 +12,29 @@
 
 use core::arch::aarch64::*;
 
-use tern_core::cpu::codes::{CodeFormat, FloatSteps, Scales, ZeroPoint};
-use tern_core::cpu::{ActTile, PANEL_ROWS, PanelLayout};
+use tern_core::by_tokens;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{ActTile, Codes, PANEL_ROWS, PanelLayout};
 
-use crate::Level;
 use crate::dotprod;
-use crate::formats::{Codes, Format};
-use crate::gemm_codes::by_tokens;
+use crate::gemm_codes::Kernel;
 use crate::neon;
 use crate::neon::sub_block::{RowDots, RowSums, load_f16x8, store};
 
-/// Q4_K: 4-bit codes, 6-bit scale and minimum per 32 columns.
-pub(crate) struct Q4K;
-/// Q5_K: 5-bit codes, 6-bit scale and minimum per 32 columns.
-pub(crate) struct Q5K;
-/// Q6_K: 6-bit codes, an 8-bit signed scale per 16 columns, zero point 32.
-pub(crate) struct Q6K;
-
-impl Format for Q4K {
-    const SUB_BLOCK: usize = 32;
-    const BITS: u32 = 4;
-    const OFFSET: Option<i32> = None;
-    const SUPER_BLOCK: bool = true;
-}
-
-impl Format for Q5K {
-    const SUB_BLOCK: usize = 32;
-    const BITS: u32 = 5;
-    const OFFSET: Option<i32> = None;
-    const SUPER_BLOCK: bool = true;
-}
-
-impl Format for Q6K {
-    const SUB_BLOCK: usize = 16;
-    const BITS: u32 = 6;
-    const OFFSET: Option<i32> = Some(32);
-    const SUPER_BLOCK: bool = true;
-}
-
-/// Which K-quant a core [`CodeFormat`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum KQuant {
-    Q4K,
-    Q5K,
-    Q6K,
-}
-
-impl KQuant {
-    /// The K-quant `format` is, and the float steps its sums take.
-    pub(crate) fn of(format: CodeFormat) -> Option<(KQuant, FloatSteps)> {
-        use ZeroPoint::{Min, Offset};
-        let f = format;
-        let Scales::SuperBlock(steps) = f.scales else {
-            return None;
-        };
-        let kind = match (f.sub_block, f.bits, f.zero) {
-            (32, 4, Min) => KQuant::Q4K,
-            (32, 5, Min) => KQuant::Q5K,
-            (16, 6, Offset(32)) => KQuant::Q6K,
-            _ => return None,
-        };
-        Some((kind, steps))
-    }
-}
-
-/// Runs the K-quant kernels of `level` on `k` panels, or returns `false` (having done
-/// nothing) for a call they do not cover.
+/// `k` panels of K-quant `F`, one at a time: with `smull` for `Kernel::Neon`, else `sdot`.
 ///
 /// # Safety
-/// The CPU runs `level`.
-pub(crate) unsafe fn gemm_codes(
-    level: Level,
+/// The CPU runs `kernel`'s instructions; `layout.format` is `F`'s, and `panels` are in the
+/// portable layout.
+pub(crate) unsafe fn run<F: Format>(
+    kernel: Kernel,
     layout: PanelLayout,
     panels: &[u8],
     k: usize,
     acts: &ActTile<'_>,
     out: &mut [[f32; PANEL_ROWS]],
 ) -> bool {
-    let Some((which, steps)) = KQuant::of(layout.format) else {
-        return false;
-    };
-    let sdot = match level {
-        Level::Scalar => return false,
-        Level::Neon => false,
-        Level::Dotprod | Level::I8mm => true,
-    };
-    let pairs = steps == FloatSteps::PerPair;
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match (which, pairs) {
-            (KQuant::Q4K, true) => run::<Q4K, true>(sdot, layout, panels, k, acts, out),
-            (KQuant::Q4K, false) => run::<Q4K, false>(sdot, layout, panels, k, acts, out),
-            (KQuant::Q5K, true) => run::<Q5K, true>(sdot, layout, panels, k, acts, out),
-            (KQuant::Q5K, false) => run::<Q5K, false>(sdot, layout, panels, k, acts, out),
-            (KQuant::Q6K, true) => run::<Q6K, true>(sdot, layout, panels, k, acts, out),
-            (KQuant::Q6K, false) => run::<Q6K, false>(sdot, layout, panels, k, acts, out),
-        }
-    }
-}
-
-/// `k` panels of K-quant `F`, one at a time; `PAIRS`: the `PerPair` float steps.
-///
-/// # Safety
-/// The CPU has Advanced SIMD, and FEAT_DotProd if `sdot`.
-unsafe fn run<F: Format, const PAIRS: bool>(
-    sdot: bool,
-    layout: PanelLayout,
-    panels: &[u8],
-    k: usize,
-    acts: &ActTile<'_>,
-    out: &mut [[f32; PANEL_ROWS]],
-) -> bool {
+    const { assert!(F::SUPER_BLOCK) };
     let n = acts.n;
     if out.len() < k * n {
         return false;
@@ -133,15 +42,16 @@ unsafe fn run<F: Format, const PAIRS: bool>(
     let Some(c) = Codes::check::<F>(layout, panels, k, acts, n) else {
         return false;
     };
+    let sdot = kernel != Kernel::Neon;
     for p in 0..k {
         let (c, out) = (&c.from(p, 1), &mut out[p * n..]);
         // SAFETY: the caller vouched for the instructions; `c` is checked for its panel and
         // `n` tokens, and `out` holds `n` rows.
         unsafe {
             if sdot {
-                by_tokens!(n, gemm_sdot[F, PAIRS], c, out);
+                by_tokens!(n, gemm_sdot[F], c, out);
             } else {
-                by_tokens!(n, gemm_smull[F, PAIRS], c, out);
+                by_tokens!(n, gemm_smull[F], c, out);
             }
         }
     }
@@ -201,7 +111,7 @@ unsafe fn load_i8x8(p: *const u8) -> RowDots {
 }
 
 /// `out[t]` = the panel's eight row dots with token `t`, for `N` tokens, in the float steps
-/// `PAIRS` says.
+/// `F::PAIRS` says.
 ///
 /// # Safety
 /// As `D::dots`; `c` was checked by `Codes::check` for K-quant `F`, one panel and `N`
@@ -210,24 +120,24 @@ unsafe fn load_i8x8(p: *const u8) -> RowDots {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "neon")]
-unsafe fn gemm<D: SubBlockDots, F: Format, const PAIRS: bool, const N: usize>(
+unsafe fn gemm<D: SubBlockDots, F: Format, const N: usize>(
     c: &Codes<'_>,
     out: &mut [[f32; PANEL_ROWS]],
 ) {
     let zero = vdupq_n_s32(0);
     let fzero = vdupq_n_f32(0.0);
-    let step = if PAIRS { 2 } else { F::SUBS_PER_BLOCK };
+    let step = F::SUBS_PER_STEP;
     let mut acc: [RowSums; N] = [[fzero; 2]; N];
     let mut acc_min: [RowSums; N] = [[fzero; 2]; N];
-    let acts = c.acts.as_ptr();
-    for blk in 0..c.n_sub / F::SUBS_PER_BLOCK {
+    let acts = c.acts().as_ptr();
+    for blk in 0..c.n_sub() / F::SUBS_PER_BLOCK {
         // SAFETY: `Codes::check` guarantees whole blocks in the panel and, in each token
         // row, the `d` and `isum` arrays of `n_sub` words; every offset stays within block
         // `blk` and its sub-blocks.
         unsafe {
-            let block = c.panel.as_ptr().add(blk * F::BLOCK_BYTES);
+            let block = c.panel().as_ptr().add(blk * F::BLOCK_BYTES);
             let word = |t: usize, at: usize, b: usize| {
-                acts.add(t * c.stride + at + 4 * b)
+                acts.add(t * c.stride() + at + 4 * b)
                     .cast::<[u8; 4]>()
                     .read_unaligned()
             };
@@ -238,7 +148,7 @@ unsafe fn gemm<D: SubBlockDots, F: Format, const PAIRS: bool, const N: usize>(
                 Some(_) => [fzero; 2],
             };
             let d_a: [f32; N] = core::array::from_fn(|t| {
-                f32::from_le_bytes(word(t, c.d_at, blk * F::SUBS_PER_BLOCK))
+                f32::from_le_bytes(word(t, c.d_at(), blk * F::SUBS_PER_BLOCK))
             });
             for first in (0..F::SUBS_PER_BLOCK).step_by(step) {
                 let mut s1 = [[zero; 2]; N];
@@ -253,7 +163,7 @@ unsafe fn gemm<D: SubBlockDots, F: Format, const PAIRS: bool, const N: usize>(
                         Some(_) => [zero; 2],
                     };
                     for t in 0..N {
-                        let isum = i32::from_le_bytes(word(t, c.isum_at, b));
+                        let isum = i32::from_le_bytes(word(t, c.isum_at(), b));
                         for h in 0..2 {
                             let x = match F::OFFSET {
                                 Some(o) => vsubq_s32(idot[t][h], vdupq_n_s32(o * isum)),
@@ -267,7 +177,7 @@ unsafe fn gemm<D: SubBlockDots, F: Format, const PAIRS: bool, const N: usize>(
                 for t in 0..N {
                     for h in 0..2 {
                         let (s1, s2) = (vcvtq_f32_s32(s1[t][h]), vcvtq_f32_s32(s2[t][h]));
-                        if PAIRS {
+                        if F::PAIRS {
                             let dd = vmulq_n_f32(d[h], d_a[t]);
                             acc[t][h] = vfmaq_f32(acc[t][h], s1, dd);
                             let md = vmulq_n_f32(dmin[h], d_a[t]);
@@ -294,12 +204,9 @@ unsafe fn gemm<D: SubBlockDots, F: Format, const PAIRS: bool, const N: usize>(
 /// # Safety
 /// As [`gemm`].
 #[target_feature(enable = "neon")]
-unsafe fn gemm_smull<F: Format, const PAIRS: bool, const N: usize>(
-    c: &Codes<'_>,
-    out: &mut [[f32; PANEL_ROWS]],
-) {
+unsafe fn gemm_smull<F: Format, const N: usize>(c: &Codes<'_>, out: &mut [[f32; PANEL_ROWS]]) {
     // SAFETY: forwarded from the caller.
-    unsafe { gemm::<Smull, F, PAIRS, N>(c, out) }
+    unsafe { gemm::<Smull, F, N>(c, out) }
 }
 
 /// [`gemm`] with `sdot`.
@@ -307,34 +214,7 @@ unsafe fn gemm_smull<F: Format, const PAIRS: bool, const N: usize>(
 /// # Safety
 /// As [`gemm`], and the CPU has FEAT_DotProd.
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn gemm_sdot<F: Format, const PAIRS: bool, const N: usize>(
-    c: &Codes<'_>,
-    out: &mut [[f32; PANEL_ROWS]],
-) {
+unsafe fn gemm_sdot<F: Format, const N: usize>(c: &Codes<'_>, out: &mut [[f32; PANEL_ROWS]]) {
     // SAFETY: forwarded from the caller.
-    unsafe { gemm::<Sdot, F, PAIRS, N>(c, out) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::formats::tests::layout_of;
-    use tern_core::DType;
-
-    #[test]
-    fn k_quant_constants_match_the_core_layout() {
-        for (dtype, which) in [
-            (DType::Q4_K, KQuant::Q4K),
-            (DType::Q5_K, KQuant::Q5K),
-            (DType::Q6_K, KQuant::Q6K),
-        ] {
-            assert_eq!(
-                KQuant::of(CodeFormat::of(dtype).unwrap()).map(|k| k.0),
-                Some(which)
-            );
-        }
-        layout_of::<Q4K>(DType::Q4_K);
-        layout_of::<Q5K>(DType::Q5_K);
-        layout_of::<Q6K>(DType::Q6_K);
-    }
+    unsafe { gemm::<Sdot, F, N>(c, out) }
 }

@@ -20,8 +20,6 @@ mod detect;
 #[cfg(target_arch = "aarch64")]
 mod dotprod;
 #[cfg(target_arch = "aarch64")]
-mod formats;
-#[cfg(target_arch = "aarch64")]
 mod fp16;
 #[cfg(target_arch = "aarch64")]
 mod gemm_codes;
@@ -38,6 +36,8 @@ pub use detect::Features;
 
 use alloc::vec::Vec;
 use half::f16;
+#[cfg(target_arch = "aarch64")]
+use tern_core::cpu::rows_fit;
 use tern_core::cpu::{
     ActLayout, ActTile, CpuKernels, PANEL_ROWS, PanelLayout, ScalarKernels, gemm_f32_scalar,
 };
@@ -312,14 +312,4 @@ impl CpuKernels for NeonKernels {
         }
         ScalarKernels.axpy_f16(y, a, x);
     }
-}
-
-/// Whether `n_rows` rows of `len` values, `stride` apart, lie within `available` values.
-#[cfg(target_arch = "aarch64")]
-fn rows_fit(len: usize, available: usize, stride: usize, n_rows: usize) -> bool {
-    n_rows == 0
-        || (n_rows - 1)
-            .checked_mul(stride)
-            .and_then(|start| start.checked_add(len))
-            .is_some_and(|end| end <= available)
 }

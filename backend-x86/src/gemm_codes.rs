@@ -1,9 +1,10 @@
 //! The entry of `gemm_codes`: which format, operands checked once, then the kernel compiled
 //! for that format, level and token count.
 
-use tern_core::cpu::{ActTile, PANEL_ROWS, PanelLayout};
+use tern_core::by_tokens;
+use tern_core::cpu::formats::{Format, FormatType, Q4_0, Q4_1, Q4K, Q5_0, Q5_1, Q5K, Q6K, Q8_0};
+use tern_core::cpu::{ActTile, Codes, PANEL_ROWS, PanelLayout};
 
-use crate::formats::{Codes, Format, Q4_0, Q4_1, Q4K, Q5_0, Q5_1, Q5K, Q6K, Q8_0, Which};
 use crate::{avx2, avx512};
 
 /// Runs the fast kernels for this call (every whole panel of `panels`), or returns `false`
@@ -18,7 +19,7 @@ pub(crate) unsafe fn gemm_codes(
     acts: &ActTile<'_>,
     out: &mut [[f32; PANEL_ROWS]],
 ) -> bool {
-    let Some(which) = Which::of(layout.format) else {
+    let Some(which) = FormatType::of(layout.format) else {
         return false;
     };
     let Some(k) = panels.len().checked_div(layout.panel_bytes()) else {
@@ -27,14 +28,14 @@ pub(crate) unsafe fn gemm_codes(
     // SAFETY: forwarded from the caller.
     unsafe {
         match which {
-            Which::Q4_0 => run::<Q4_0>(vnni, layout, panels, k, acts, out),
-            Which::Q4_1 => run::<Q4_1>(vnni, layout, panels, k, acts, out),
-            Which::Q5_0 => run::<Q5_0>(vnni, layout, panels, k, acts, out),
-            Which::Q5_1 => run::<Q5_1>(vnni, layout, panels, k, acts, out),
-            Which::Q8_0 => run::<Q8_0>(vnni, layout, panels, k, acts, out),
-            Which::Q4K => run::<Q4K>(vnni, layout, panels, k, acts, out),
-            Which::Q5K => run::<Q5K>(vnni, layout, panels, k, acts, out),
-            Which::Q6K => run::<Q6K>(vnni, layout, panels, k, acts, out),
+            FormatType::Q4_0 => run::<Q4_0>(vnni, layout, panels, k, acts, out),
+            FormatType::Q4_1 => run::<Q4_1>(vnni, layout, panels, k, acts, out),
+            FormatType::Q5_0 => run::<Q5_0>(vnni, layout, panels, k, acts, out),
+            FormatType::Q5_1 => run::<Q5_1>(vnni, layout, panels, k, acts, out),
+            FormatType::Q8_0 => run::<Q8_0>(vnni, layout, panels, k, acts, out),
+            FormatType::Q4K => run::<Q4K>(vnni, layout, panels, k, acts, out),
+            FormatType::Q5K => run::<Q5K>(vnni, layout, panels, k, acts, out),
+            FormatType::Q6K => run::<Q6K>(vnni, layout, panels, k, acts, out),
         }
     }
 }
@@ -42,23 +43,6 @@ pub(crate) unsafe fn gemm_codes(
 /// Tokens from which VNNI takes panels two at a time. GEMV streams its weights from memory,
 /// and there a single sequential stream of panels reads faster than two interleaved ones.
 const PAIRS_FROM: usize = 2;
-
-/// Calls `$kernel::<F, N>(c, out)` with `N = $n` (1 to 8).
-macro_rules! by_tokens {
-    ($n:expr, $($kernel:ident)::+, $c:expr, $out:expr) => {
-        match $n {
-            1 => $($kernel)::+::<F, 1>($c, $out),
-            2 => $($kernel)::+::<F, 2>($c, $out),
-            3 => $($kernel)::+::<F, 3>($c, $out),
-            4 => $($kernel)::+::<F, 4>($c, $out),
-            5 => $($kernel)::+::<F, 5>($c, $out),
-            6 => $($kernel)::+::<F, 6>($c, $out),
-            7 => $($kernel)::+::<F, 7>($c, $out),
-            8 => $($kernel)::+::<F, 8>($c, $out),
-            _ => {}
-        }
-    };
-}
 
 /// `k` panels: with VNNI and at least [`PAIRS_FROM`] tokens two at a time as 16 rows (the
 /// last one alone when `k` is odd), else one at a time. Every token's arithmetic is the same
@@ -90,11 +74,11 @@ unsafe fn run<F: Format>(
         // tokens, and `out` holds `n` rows for each of them.
         unsafe {
             if pair {
-                by_tokens!(n, avx512::gemm_pair::gemm_pair, c, out);
+                by_tokens!(n, avx512::gemm_pair::gemm_pair[F], c, out);
             } else if vnni {
-                by_tokens!(n, avx512::gemm_codes::gemm_codes, c, out);
+                by_tokens!(n, avx512::gemm_codes::gemm_codes[F], c, out);
             } else {
-                by_tokens!(n, avx2::gemm_codes::gemm_codes, c, out);
+                by_tokens!(n, avx2::gemm_codes::gemm_codes[F], c, out);
             }
         }
         p += step;

@@ -17,13 +17,13 @@ mod avx2;
 mod avx512;
 mod detect;
 #[cfg(target_arch = "x86_64")]
-mod formats;
-#[cfg(target_arch = "x86_64")]
 mod gemm_codes;
 #[cfg(test)]
 mod tests;
 
 use half::f16;
+#[cfg(target_arch = "x86_64")]
+use tern_core::cpu::rows_fit;
 use tern_core::cpu::{
     ActLayout, ActTile, CpuKernels, MAX_TILE_TOKENS, PANEL_ROWS, PanelLayout, ScalarKernels,
     gemm_f32_scalar,
@@ -260,14 +260,4 @@ impl CpuKernels for X86Kernels {
         }
         ScalarKernels.axpy_f16(y, a, x);
     }
-}
-
-/// Whether `n_rows` rows of `len` values, `stride` apart, lie within `available` values.
-#[cfg(target_arch = "x86_64")]
-fn rows_fit(len: usize, available: usize, stride: usize, n_rows: usize) -> bool {
-    n_rows == 0
-        || (n_rows - 1)
-            .checked_mul(stride)
-            .and_then(|start| start.checked_add(len))
-            .is_some_and(|end| end <= available)
 }

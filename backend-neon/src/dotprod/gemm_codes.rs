@@ -11,10 +11,10 @@
 
 use core::arch::aarch64::*;
 
-use tern_core::cpu::PANEL_ROWS;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
 use super::sdot::sdot_lane;
-use crate::formats::{Codes, Format};
 use crate::neon::codes::group;
 use crate::neon::sub_block::{RowDots, RowSums, accumulate, store};
 
@@ -60,15 +60,16 @@ pub(crate) unsafe fn sub_block_dots<F: Format, const N: usize>(
     w: *const u8,
     b: usize,
 ) -> [RowDots; N] {
-    let acts = c.acts.as_ptr();
+    let acts = c.acts().as_ptr();
     let mut idot: [RowDots; N] = [[vdupq_n_s32(0); 2]; N];
     for chunk in 0..F::GROUPS / 4 {
         let a: [int8x16_t; N] = core::array::from_fn(|t| {
-            // SAFETY: each of the `N` token rows holds the sub-block's columns, 16 of them
-            // from `16 * chunk` (`SUB_BLOCK` is a multiple of 16; `Codes::check`).
+            // SAFETY: each of the `N` token rows holds the sub-block's columns
+            // (`Codes::check`), 16 of them from `16 * chunk` (`Format::SUB_BLOCK` is a
+            // multiple of 16).
             unsafe {
                 vld1q_s8(
-                    acts.add(t * c.stride + b * F::SUB_BLOCK + 16 * chunk)
+                    acts.add(t * c.stride() + b * F::SUB_BLOCK + 16 * chunk)
                         .cast(),
                 )
             }
@@ -90,10 +91,10 @@ pub(crate) unsafe fn gemm_codes<F: Format, const N: usize>(
     out: &mut [[f32; PANEL_ROWS]],
 ) {
     let mut acc: [RowSums; N] = [[vdupq_n_f32(0.0); 2]; N];
-    for b in 0..c.n_sub {
+    for b in 0..c.n_sub() {
         // SAFETY: `Codes::check` guarantees `n_sub` whole sub-blocks in the panel.
         unsafe {
-            let w = c.panel.as_ptr().add(F::sub_block_at(b));
+            let w = c.panel().as_ptr().add(F::sub_block_at(b));
             let idot = sub_block_dots::<F, N>(c, w, b);
             accumulate::<F, N>(c, w, b, &idot, &mut acc);
         }

@@ -15,11 +15,11 @@
 
 use core::arch::aarch64::*;
 
-use tern_core::cpu::PANEL_ROWS;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
 use super::smmla::smmla;
 use crate::dotprod::sdot::sdot;
-use crate::formats::{Codes, Format};
 use crate::neon::sub_block::{RowDots, RowSums, accumulate, store};
 
 /// Column step `j` of the sub-block at `w`: the four row-pair registers, signed.
@@ -56,8 +56,8 @@ unsafe fn step<F: Format>(w: *const u8, j: usize) -> [int8x16_t; 4] {
 unsafe fn gemm<F: Format, const N: usize>(c: &Codes<'_>, out: &mut [[f32; PANEL_ROWS]]) {
     let pairs = N.div_ceil(2);
     let mut acc: [RowSums; N] = [[vdupq_n_f32(0.0); 2]; N];
-    let (panel, acts) = (c.panel.as_ptr(), c.acts.as_ptr());
-    for b in 0..c.n_sub {
+    let (panel, acts) = (c.panel().as_ptr(), c.acts().as_ptr());
+    for b in 0..c.n_sub() {
         // SAFETY: `Codes::check` guarantees `n_sub` whole sub-blocks in the panel and, in
         // each of `N` token rows, `n_sub * SUB_BLOCK` codes; every offset below stays within
         // sub-block `b` and its columns.
@@ -71,8 +71,8 @@ unsafe fn gemm<F: Format, const N: usize>(c: &Codes<'_>, out: &mut [[f32; PANEL_
                     let (t0, t1) = (2 * pair, (2 * pair + 1).min(N - 1));
                     let col = b * F::SUB_BLOCK + 8 * j;
                     let a = vcombine_s8(
-                        vld1_s8(acts.add(t0 * c.stride + col).cast()),
-                        vld1_s8(acts.add(t1 * c.stride + col).cast()),
+                        vld1_s8(acts.add(t0 * c.stride() + col).cast()),
+                        vld1_s8(acts.add(t1 * c.stride() + col).cast()),
                     );
                     for p in 0..4 {
                         mm[pair][p] = smmla(mm[pair][p], wr[p], a);
@@ -101,8 +101,8 @@ unsafe fn gemm<F: Format, const N: usize>(c: &Codes<'_>, out: &mut [[f32; PANEL_
 #[target_feature(enable = "neon,dotprod")]
 unsafe fn gemv<F: Format>(c: &Codes<'_>, out: &mut [[f32; PANEL_ROWS]]) {
     let mut acc: [RowSums; 1] = [[vdupq_n_f32(0.0); 2]];
-    let (panel, acts) = (c.panel.as_ptr(), c.acts.as_ptr());
-    for b in 0..c.n_sub {
+    let (panel, acts) = (c.panel().as_ptr(), c.acts().as_ptr());
+    for b in 0..c.n_sub() {
         // SAFETY: as in `gemm`, for one token.
         unsafe {
             let w = panel.add(b * F::SUB_BLOCK_BYTES);

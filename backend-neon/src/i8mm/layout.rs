@@ -17,17 +17,22 @@ use alloc::vec::Vec;
 
 use half::f16;
 use tern_core::cpu::codes::{CodeFormat, ZeroPoint};
+use tern_core::cpu::formats::FormatType;
 use tern_core::cpu::{ActTile, PANEL_ROWS, PanelLayout};
 use tern_core::model::WeightView;
-
-use crate::formats::Which;
 
 /// Whether the i8mm kernels take `format` in this layout: the legacy formats. K-quants keep
 /// the portable layout (their packing in core is its own concern) and the `sdot` kernels.
 pub(crate) fn covers(format: CodeFormat) -> bool {
     matches!(
-        Which::of(format),
-        Some(Which::Q4_0 | Which::Q4_1 | Which::Q5_0 | Which::Q5_1 | Which::Q8_0)
+        FormatType::of(format),
+        Some(
+            FormatType::Q4_0
+                | FormatType::Q4_1
+                | FormatType::Q5_0
+                | FormatType::Q5_1
+                | FormatType::Q8_0
+        )
     ) && format.sub_block.is_multiple_of(16)
 }
 

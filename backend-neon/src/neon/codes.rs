@@ -4,11 +4,18 @@
 
 use core::arch::aarch64::*;
 
-use crate::formats::Format;
+use tern_core::cpu::formats::Format;
+
+/// Whether the kernels take `F`'s codes centered: 8-bit codes (0..=255) do not fit a
+/// signed byte, so they are multiplied as `q - 128` (one `eor` with 0x80), which folds in
+/// the zero point.
+pub(crate) const fn centered<F: Format>() -> bool {
+    F::BITS == 8
+}
 
 /// Group `g` (columns `4g..4g + 4`) of the sub-block at `w`: byte `4r + e` of register
 /// `h` is row `4h + r`, column `4g + e`. 4-bit codes come out of their nibble, 8-bit codes
-/// centered (`q - 128`, see [`Format::CENTERED`]).
+/// centered (`q - 128`, see [`centered`]).
 ///
 /// # Safety
 /// `w` points to a whole sub-block of format `F`; `g < F::GROUPS`.
@@ -28,7 +35,7 @@ pub(crate) unsafe fn group<F: Format>(w: *const u8, g: usize) -> [int8x16_t; 2] 
         } else {
             (vshrq_n_u8::<4>(lo), vshrq_n_u8::<4>(hi))
         }
-    } else if F::CENTERED {
+    } else if centered::<F>() {
         let flip = vdupq_n_u8(0x80);
         (veorq_u8(lo, flip), veorq_u8(hi, flip))
     } else {

@@ -10,11 +10,11 @@
 
 use core::arch::aarch64::*;
 
-use tern_core::cpu::PANEL_ROWS;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
 use super::codes::{broadcast4, group};
 use super::sub_block::{RowDots, RowSums, accumulate, store};
-use crate::formats::{Codes, Format};
 
 /// Groups summed in 16 bits before widening, for codes of `bits` bits.
 const fn groups_per_widening(bits: u32) -> usize {
@@ -36,7 +36,7 @@ pub(crate) unsafe fn sub_block_dots<F: Format, const N: usize>(
     w: *const u8,
     b: usize,
 ) -> [RowDots; N] {
-    let acts = c.acts.as_ptr();
+    let acts = c.acts().as_ptr();
     let widen_every = groups_per_widening(F::BITS);
     // Per token: rows 0-1, 2-3, 4-5, 6-7, two columns' sums per 32-bit lane.
     let mut pairs = [[vdupq_n_s32(0); 4]; N];
@@ -47,7 +47,7 @@ pub(crate) unsafe fn sub_block_dots<F: Format, const N: usize>(
         let [lo, hi] = unsafe { group::<F>(w, g) };
         for t in 0..N {
             // SAFETY: as above.
-            let a = unsafe { broadcast4(acts.add(t * c.stride + b * F::SUB_BLOCK + 4 * g)) };
+            let a = unsafe { broadcast4(acts.add(t * c.stride() + b * F::SUB_BLOCK + 4 * g)) };
             let a8 = vget_low_s8(a);
             let s = &mut sum16[t];
             s[0] = vmlal_s8(s[0], vget_low_s8(lo), a8);
@@ -83,10 +83,10 @@ pub(crate) unsafe fn gemm_codes<F: Format, const N: usize>(
     out: &mut [[f32; PANEL_ROWS]],
 ) {
     let mut acc: [RowSums; N] = [[vdupq_n_f32(0.0); 2]; N];
-    for b in 0..c.n_sub {
+    for b in 0..c.n_sub() {
         // SAFETY: `Codes::check` guarantees `n_sub` whole sub-blocks in the panel.
         unsafe {
-            let w = c.panel.as_ptr().add(F::sub_block_at(b));
+            let w = c.panel().as_ptr().add(F::sub_block_at(b));
             let idot = sub_block_dots::<F, N>(c, w, b);
             accumulate::<F, N>(c, w, b, &idot, &mut acc);
         }

@@ -4,9 +4,10 @@
 
 use core::arch::aarch64::*;
 
-use tern_core::cpu::PANEL_ROWS;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
-use crate::formats::{Codes, Format};
+use super::codes::centered;
 
 /// Eight rows' integer dots with one token: rows 0-3, rows 4-7.
 pub(crate) type RowDots = [int32x4_t; 2];
@@ -27,7 +28,7 @@ pub(crate) unsafe fn load_f16x8(p: *const u8) -> RowSums {
 
 /// `acc[t] += scale * (idot[t] - o * isum)` or `scale * idot[t] + min * fsum` for sub-block
 /// `b` (weights at `w`) and every token `t`, for a legacy format (f16 scales per
-/// sub-block); dots of centered codes (`F::CENTERED`) already hold their zero point.
+/// sub-block); dots of centered codes ([`centered`]) already hold their zero point.
 ///
 /// # Safety
 /// `c` was checked (`Codes::check`) for format `F` (not a K-quant) and `N` tokens; `w` is
@@ -51,22 +52,22 @@ pub(crate) unsafe fn accumulate<F: Format, const N: usize>(
             Some(_) => [vdupq_n_f32(0.0); 2],
         };
         for t in 0..N {
-            let row = c.acts.as_ptr().add(t * c.stride);
+            let row = c.acts().as_ptr().add(t * c.stride());
             let word = |at: usize| row.add(at + 4 * b).cast::<[u8; 4]>().read_unaligned();
-            let d = f32::from_le_bytes(word(c.d_at));
+            let d = f32::from_le_bytes(word(c.d_at()));
             for h in 0..2 {
                 let scale = vmulq_n_f32(scales[h], d);
                 acc[t][h] = match F::OFFSET {
-                    Some(_) if F::CENTERED => {
+                    Some(_) if centered::<F>() => {
                         vfmaq_f32(acc[t][h], vcvtq_f32_s32(idot[t][h]), scale)
                     }
                     Some(o) => {
-                        let zero = o * i32::from_le_bytes(word(c.isum_at));
+                        let zero = o * i32::from_le_bytes(word(c.isum_at()));
                         let x = vsubq_s32(idot[t][h], vdupq_n_s32(zero));
                         vfmaq_f32(acc[t][h], vcvtq_f32_s32(x), scale)
                     }
                     None => {
-                        let fsum = f32::from_le_bytes(word(c.fsum_at));
+                        let fsum = f32::from_le_bytes(word(c.fsum_at()));
                         let a = vfmaq_f32(acc[t][h], vcvtq_f32_s32(idot[t][h]), scale);
                         vfmaq_n_f32(a, mins[h], fsum)
                     }

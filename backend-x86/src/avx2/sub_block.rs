@@ -6,9 +6,8 @@
 
 use core::arch::x86_64::*;
 
-use tern_core::cpu::PANEL_ROWS;
-
-use crate::formats::{Codes, Format};
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
 /// The four activation codes at `p`, in every 32-bit lane.
 #[inline]
@@ -50,11 +49,11 @@ pub(crate) unsafe fn accumulate<F: Format, const N: usize, const CENTERED: bool>
     // every token row holds its `d`, `isum` and `fsum` arrays of `n_sub` words.
     unsafe {
         let scales = load_scales(w.add(F::CODE_BYTES));
-        let a = c.acts.as_ptr();
+        let a = c.acts().as_ptr();
         for t in 0..N {
-            let row = a.add(t * c.stride);
+            let row = a.add(t * c.stride());
             let word = |at: usize| row.add(at + 4 * b);
-            let d = _mm256_set1_ps(word(c.d_at).cast::<f32>().read_unaligned());
+            let d = _mm256_set1_ps(word(c.d_at()).cast::<f32>().read_unaligned());
             let scale = _mm256_mul_ps(scales, d);
             match F::OFFSET {
                 Some(_) if CENTERED => {
@@ -64,13 +63,13 @@ pub(crate) unsafe fn accumulate<F: Format, const N: usize, const CENTERED: bool>
                 Some(o) => {
                     // `o * isum` in every lane; `o` is a power of two, so this is a shift.
                     let zero =
-                        _mm256_mullo_epi32(broadcast4(word(c.isum_at)), _mm256_set1_epi32(o));
+                        _mm256_mullo_epi32(broadcast4(word(c.isum_at())), _mm256_set1_epi32(o));
                     let x = _mm256_cvtepi32_ps(_mm256_sub_epi32(idot[t], zero));
                     acc[t] = _mm256_fmadd_ps(x, scale, acc[t]);
                 }
                 None => {
                     let mins = load_scales(w.add(F::MINS_AT));
-                    let fsum = _mm256_set1_ps(word(c.fsum_at).cast::<f32>().read_unaligned());
+                    let fsum = _mm256_set1_ps(word(c.fsum_at()).cast::<f32>().read_unaligned());
                     acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(idot[t]), scale, acc[t]);
                     acc[t] = _mm256_fmadd_ps(mins, fsum, acc[t]);
                 }
@@ -118,9 +117,9 @@ impl<const N: usize> BlockSums<N> {
         // `isum` array of `n_sub` words.
         unsafe {
             let sc = load_int_scales(w.add(F::CODE_BYTES));
-            let a = c.acts.as_ptr();
+            let a = c.acts().as_ptr();
             for t in 0..N {
-                let isum = broadcast4(a.add(t * c.stride + c.isum_at + 4 * b));
+                let isum = broadcast4(a.add(t * c.stride() + c.isum_at() + 4 * b));
                 match F::OFFSET {
                     Some(o) => {
                         let zero = _mm256_mullo_epi32(isum, _mm256_set1_epi32(o));
@@ -159,10 +158,10 @@ impl<const N: usize> BlockSums<N> {
         // SAFETY: forwarded from the caller; every token row holds its `d` array.
         unsafe {
             let d = load_scales(factors);
-            let a = c.acts.as_ptr();
+            let a = c.acts().as_ptr();
             for t in 0..N {
                 let d_a = a
-                    .add(t * c.stride + c.d_at + 4 * b)
+                    .add(t * c.stride() + c.d_at() + 4 * b)
                     .cast::<f32>()
                     .read_unaligned();
                 let d_a = _mm256_set1_ps(d_a);

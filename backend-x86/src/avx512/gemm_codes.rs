@@ -12,10 +12,10 @@
 
 use core::arch::x86_64::*;
 
-use tern_core::cpu::PANEL_ROWS;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
 use crate::avx2::sub_block::{BlockSums, accumulate, broadcast4, store};
-use crate::formats::{Codes, Format};
 
 /// Tiles of fewer tokens than this keep two accumulators per token.
 pub(super) const SPLIT_BELOW: usize = 4;
@@ -35,15 +35,16 @@ pub(crate) unsafe fn gemm_codes<F: Format, const N: usize>(
     let mut acc = [_mm256_setzero_ps(); N];
     let low = _mm256_set1_epi8(0x0f);
     let mut k_sums = BlockSums::<N>::new();
-    let (panel, acts) = (c.panel.as_ptr(), c.acts.as_ptr());
-    for b in 0..c.n_sub {
+    let (panel, acts) = (c.panel().as_ptr(), c.acts().as_ptr());
+    for b in 0..c.n_sub() {
         // SAFETY: `Codes::check` guarantees `n_sub` whole sub-blocks in the panel and, in
         // each of `N` token rows, `n_sub * SUB_BLOCK` codes; every offset below stays within
         // sub-block `b` and its columns.
         unsafe {
             let w = panel.add(F::sub_block_at(b));
-            let q =
-                |t: usize, g: usize| broadcast4(acts.add(t * c.stride + b * F::SUB_BLOCK + 4 * g));
+            let q = |t: usize, g: usize| {
+                broadcast4(acts.add(t * c.stride() + b * F::SUB_BLOCK + 4 * g))
+            };
             let mut even = [_mm256_setzero_si256(); N];
             let mut odd = [_mm256_setzero_si256(); N];
             if F::BITS == 4 && N < SPLIT_BELOW {
@@ -91,7 +92,7 @@ pub(crate) unsafe fn gemm_codes<F: Format, const N: usize>(
                     }
                 }
             }
-            if F::SUPER {
+            if F::SUPER_BLOCK {
                 k_sums.add::<F>(c, w, b, &even);
                 if F::ends_step(b) {
                     k_sums.finish::<F>(c, panel.add(F::factors_at(b)), b, &mut acc);

@@ -14,10 +14,10 @@
 
 use core::arch::x86_64::*;
 
-use tern_core::cpu::PANEL_ROWS;
+use tern_core::cpu::formats::Format;
+use tern_core::cpu::{Codes, PANEL_ROWS};
 
 use super::gemm_codes::SPLIT_BELOW;
-use crate::formats::{Codes, Format};
 
 /// The 32 code bytes at `a` (first panel) and at `a + gap` (second panel) as one vector.
 ///
@@ -97,24 +97,24 @@ unsafe fn accumulate<F: Format, const N: usize>(
     // `w + panel_bytes`, and every token row holds its `d`, `isum` and `fsum` arrays of
     // `n_sub` words.
     unsafe {
-        let gap = c.panel_bytes;
+        let gap = c.panel_bytes();
         let scales = load_scales(w.add(F::CODE_BYTES), gap);
-        let a = c.acts.as_ptr();
+        let a = c.acts().as_ptr();
         for t in 0..N {
-            let row = a.add(t * c.stride);
+            let row = a.add(t * c.stride());
             let word = |at: usize| row.add(at + 4 * b);
-            let d = _mm512_set1_ps(word(c.d_at).cast::<f32>().read_unaligned());
+            let d = _mm512_set1_ps(word(c.d_at()).cast::<f32>().read_unaligned());
             let scale = _mm512_mul_ps(scales, d);
             match F::OFFSET {
                 Some(o) => {
                     let zero =
-                        _mm512_mullo_epi32(broadcast4(word(c.isum_at)), _mm512_set1_epi32(o));
+                        _mm512_mullo_epi32(broadcast4(word(c.isum_at())), _mm512_set1_epi32(o));
                     let x = _mm512_cvtepi32_ps(_mm512_sub_epi32(idot[t], zero));
                     acc[t] = _mm512_fmadd_ps(x, scale, acc[t]);
                 }
                 None => {
                     let mins = load_scales(w.add(F::MINS_AT), gap);
-                    let fsum = _mm512_set1_ps(word(c.fsum_at).cast::<f32>().read_unaligned());
+                    let fsum = _mm512_set1_ps(word(c.fsum_at()).cast::<f32>().read_unaligned());
                     acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(idot[t]), scale, acc[t]);
                     acc[t] = _mm512_fmadd_ps(mins, fsum, acc[t]);
                 }
@@ -159,11 +159,11 @@ impl<const N: usize> BlockSums<N> {
     ) {
         // SAFETY: as in `accumulate`.
         unsafe {
-            let gap = c.panel_bytes;
+            let gap = c.panel_bytes();
             let sc = load_int_scales(w.add(F::CODE_BYTES), gap);
-            let a = c.acts.as_ptr();
+            let a = c.acts().as_ptr();
             for t in 0..N {
-                let isum = broadcast4(a.add(t * c.stride + c.isum_at + 4 * b));
+                let isum = broadcast4(a.add(t * c.stride() + c.isum_at() + 4 * b));
                 match F::OFFSET {
                     Some(o) => {
                         let zero = _mm512_mullo_epi32(isum, _mm512_set1_epi32(o));
@@ -199,12 +199,12 @@ impl<const N: usize> BlockSums<N> {
     ) {
         // SAFETY: forwarded from the caller; every token row holds its `d` array.
         unsafe {
-            let gap = c.panel_bytes;
+            let gap = c.panel_bytes();
             let d = load_scales(factors, gap);
-            let a = c.acts.as_ptr();
+            let a = c.acts().as_ptr();
             for t in 0..N {
                 let d_a = a
-                    .add(t * c.stride + c.d_at + 4 * b)
+                    .add(t * c.stride() + c.d_at() + 4 * b)
                     .cast::<f32>()
                     .read_unaligned();
                 let d_a = _mm512_set1_ps(d_a);
@@ -256,15 +256,16 @@ pub(crate) unsafe fn gemm_pair<F: Format, const N: usize>(
     let mut acc = [_mm512_setzero_ps(); N];
     let low = _mm512_set1_epi8(0x0f);
     let mut k_sums = BlockSums::<N>::new();
-    let (panel, acts, gap) = (c.panel.as_ptr(), c.acts.as_ptr(), c.panel_bytes);
-    for b in 0..c.n_sub {
+    let (panel, acts, gap) = (c.panel().as_ptr(), c.acts().as_ptr(), c.panel_bytes());
+    for b in 0..c.n_sub() {
         // SAFETY: `Codes::check` guarantees two panels of `n_sub` whole sub-blocks, `gap`
         // bytes apart, and in each of `N` token rows `n_sub * SUB_BLOCK` codes; every offset
         // below stays within sub-block `b` of either panel and its columns.
         unsafe {
             let w = panel.add(F::sub_block_at(b));
-            let q =
-                |t: usize, g: usize| broadcast4(acts.add(t * c.stride + b * F::SUB_BLOCK + 4 * g));
+            let q = |t: usize, g: usize| {
+                broadcast4(acts.add(t * c.stride() + b * F::SUB_BLOCK + 4 * g))
+            };
             let mut even = [_mm512_setzero_si512(); N];
             let mut odd = [_mm512_setzero_si512(); N];
             if F::BITS == 4 && N < SPLIT_BELOW {
@@ -312,7 +313,7 @@ pub(crate) unsafe fn gemm_pair<F: Format, const N: usize>(
                     }
                 }
             }
-            if F::SUPER {
+            if F::SUPER_BLOCK {
                 k_sums.add::<F>(c, w, b, &even);
                 if F::ends_step(b) {
                     k_sums.finish::<F>(c, panel.add(F::factors_at(b)), b, &mut acc);

@@ -20,6 +20,29 @@ use crate::numerics::{ggml_kquant, ggml_math};
 /// Most token rows one kernel call multiplies.
 pub const MAX_TILE_TOKENS: usize = 8;
 
+/// Calls `$kernel::<G.., N>(c, out)` with the generic arguments `G..` in brackets and the
+/// token count `N = $n` (1 to [`MAX_TILE_TOKENS`]; any other count calls nothing), so a
+/// backend compiles each kernel once per token count with its accumulators in registers:
+/// `by_tokens!(n, avx2::gemm_codes[F], c, out)`.
+#[macro_export]
+macro_rules! by_tokens {
+    ($n:expr, $($kernel:ident)::+ [$($g:tt),*], $c:expr, $out:expr) => {
+        match $n {
+            1 => $($kernel)::+::<$($g,)* 1>($c, $out),
+            2 => $($kernel)::+::<$($g,)* 2>($c, $out),
+            3 => $($kernel)::+::<$($g,)* 3>($c, $out),
+            4 => $($kernel)::+::<$($g,)* 4>($c, $out),
+            5 => $($kernel)::+::<$($g,)* 5>($c, $out),
+            6 => $($kernel)::+::<$($g,)* 6>($c, $out),
+            7 => $($kernel)::+::<$($g,)* 7>($c, $out),
+            8 => $($kernel)::+::<$($g,)* 8>($c, $out),
+            _ => {}
+        }
+    };
+}
+
+const _: () = assert!(MAX_TILE_TOKENS == 8, "by_tokens! covers 1 to 8 tokens");
+
 /// A tile of consecutive quantized activation rows: `n` rows, `layout.stride()` bytes apart.
 #[derive(Clone, Copy)]
 pub struct ActTile<'a> {

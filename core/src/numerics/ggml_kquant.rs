@@ -36,7 +36,7 @@ pub enum FloatSteps {
 impl FloatSteps {
     /// Sub-blocks whose integer sums become floats together, of `per_block` in a
     /// super-block.
-    pub fn sub_blocks_per_step(self, per_block: usize) -> usize {
+    pub const fn sub_blocks_per_step(self, per_block: usize) -> usize {
         match self {
             FloatSteps::PerSuperBlock => per_block,
             FloatSteps::PerPair => 2,
