@@ -11,7 +11,7 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 extern crate std;
 
 pub mod arena;
@@ -29,7 +29,8 @@ pub mod quant;
 pub mod region;
 pub mod sample;
 pub mod tensor;
-#[cfg(feature = "testing")]
+// Core's own tests use the suite's pieces too.
+#[cfg(any(feature = "testing", all(test, feature = "alloc")))]
 pub mod testing;
 
 pub use dtype::DType;
