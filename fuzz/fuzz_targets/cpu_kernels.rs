@@ -2,7 +2,8 @@
 //! AVX2 and AVX-512 VNNI levels where the CPU has them) against the reference backend, on
 //! arbitrary shapes, thread splits and data: matrix products in every weight format,
 //! attention over f32 and f16 caches, RoPE and SwiGLU through the backend interface, and the
-//! activation quantizer and vector microkernels against their scalar definitions.
+//! activation quantizer and vector microkernels against their scalar definitions (with the
+//! checks of the conformance suite in `tern_core::testing`).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -10,14 +11,13 @@ use half::f16;
 use libfuzzer_sys::fuzz_target;
 use tern_core::DType;
 use tern_core::backend::reference::{Reference, dequantize_row};
-use tern_core::numerics::ggml_math;
 use tern_core::backend::{Backend, Parallel, Positions};
 use tern_core::cpu::codes::CodeFormat;
-use tern_core::cpu::{ActLayout, Cpu, CpuKernels, ScalarKernels, quantize_row};
+use tern_core::cpu::{ActLayout, Cpu, CpuKernels, ScalarKernels};
 use tern_core::kv::{DenseKv, KvCache, KvElement};
-use tern_core::model::{Arch, ModelConfig, RopeStyle, WeightRole, WeightView};
-use tern_core::quant::quantize;
+use tern_core::model::{ModelConfig, RopeStyle, WeightRole, WeightView};
 use tern_core::sample::Xoshiro256;
+use tern_core::testing::conformance::{Matrix, exp, float, model_config, quantize};
 use tern_fuzz::close::first_difference;
 
 #[derive(Arbitrary, Debug)]
@@ -149,16 +149,8 @@ fn check<K: CpuKernels>(kernels: K, input: &Input) {
             let blocks = 1 + usize::from(blocks) % 3;
             let n = 1 + usize::from(tokens) % 12;
             let cols = blocks * dtype.block_len().max(32);
-            let values = weights.values(rows * cols, -20, 8);
-            let mut bytes = vec![0u8; dtype.bytes_for(rows * cols).expect("whole blocks")];
-            quantize(dtype, &values, &mut bytes).expect("encodable");
-            let view = WeightView {
-                name: "w",
-                dtype,
-                rows,
-                cols,
-                data: &bytes,
-            };
+            let matrix = Matrix::quantize(dtype, rows, cols, &weights.values(rows * cols, -20, 8));
+            let view = matrix.view();
             let x = x.values(n * cols, -24, 12);
             let mut want = vec![0f32; n * rows];
             let mut scratch = vec![0f32; n * (cols + 16)];
@@ -193,7 +185,7 @@ fn check<K: CpuKernels>(kernels: K, input: &Input) {
             let n_ctx = 1 + usize::from(n_ctx) % 320;
             let n_tok = 1 + usize::from(tokens) % n_ctx.min(9);
             let first = usize::from(first) % (n_ctx - n_tok + 1);
-            let c = config(n_head, n_head_kv, head_dim);
+            let c = model_config(n_head, n_head_kv, head_dim);
             if f16_cache {
                 attention::<f16, K>(&cpu, &c, n_ctx, first, n_tok, data, par);
             } else {
@@ -213,7 +205,7 @@ fn check<K: CpuKernels>(kernels: K, input: &Input) {
         } => {
             let n_head = 1 + usize::from(n_head) % 4;
             let head_dim = 2 * (1 + usize::from(half_head_dim) % 40);
-            let mut c = config(n_head, n_head, head_dim);
+            let mut c = model_config(n_head, n_head, head_dim);
             c.rope_dim = 2 * (1 + usize::from(half_rope_dim) % (head_dim / 2));
             c.rope_style = if half_split {
                 RopeStyle::HalfSplit
@@ -303,27 +295,6 @@ fn head_norms(x: &[f32], width: usize) -> Vec<f32> {
         .collect()
 }
 
-fn config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelConfig {
-    ModelConfig {
-        arch: Arch::Llama,
-        n_vocab: 32,
-        n_embd: n_head * head_dim,
-        n_layer: 1,
-        n_head,
-        n_head_kv,
-        head_dim,
-        n_ff: 64,
-        n_ctx_train: 4096,
-        rms_eps: 1e-5,
-        rope_theta: 10_000.0,
-        rope_freq_scale: 1.0,
-        rope_dim: head_dim,
-        rope_style: RopeStyle::AdjacentPairs,
-        qkv_bias: false,
-        qk_norm: false,
-    }
-}
-
 fn attention<E, K>(
     cpu: &Cpu<K>,
     c: &ModelConfig,
@@ -375,58 +346,20 @@ fn attention<E, K>(
     }
 }
 
-/// The activation quantizer must match the scalar definition byte for byte; the vector
-/// kernels must match theirs to summation order.
+/// The activation quantizer, the dot products, `axpy`, `exp_shifted` and `swiglu` against
+/// their scalar definitions, under the conformance suite's rules.
 fn micro<K: CpuKernels>(k: &K, dtype: u8, blocks: u8, x: &Data, y: &Data, shift: i8) {
+    let k = core::slice::from_ref(k);
     let dtype = CodeFormat::DTYPES[usize::from(dtype) % CodeFormat::DTYPES.len()];
     let format = CodeFormat::of(dtype).expect("a code format");
     let cols = (1 + usize::from(blocks) % 4) * dtype.block_len();
-    let layout = ActLayout::for_codes(format, cols);
     let xs = x.values(cols, -30, 20);
-    let mut want = vec![0u8; layout.stride()];
-    let mut got = vec![0u8; layout.stride()];
-    quantize_row(layout, &xs, &mut want);
-    k.quantize_row(layout, &xs, &mut got);
-    assert!(
-        got == want,
-        "{} quantize_row {dtype} x {cols} differs",
-        k.name()
-    );
-
+    quantize::check(k, ActLayout::for_codes(format, cols), &xs).unwrap();
     let ys = y.values(cols, -10, 10);
     let y16: Vec<f16> = ys.iter().map(|&v| f16::from_f32(v)).collect();
-    let abs_dot: f32 = xs.iter().zip(&ys).map(|(a, b)| (a * b).abs()).sum();
-    let pairs = [
-        (k.dot_f32(&xs, &ys), ScalarKernels.dot_f32(&xs, &ys)),
-        (k.dot_f16(&xs, &y16), ScalarKernels.dot_f16(&xs, &y16)),
-    ];
-    for (got, want) in pairs {
-        if first_difference(&[got], &[want], &[abs_dot], 1e-5).is_some() {
-            panic!("{} dot of {cols}: {got} vs {want}", k.name());
-        }
-    }
-
+    float::check_dots(k, &xs, &ys, &y16).unwrap();
+    let x16: Vec<f16> = xs.iter().map(|&v| f16::from_f32(v)).collect();
     let a = ys.first().copied().unwrap_or(1.0);
-    let (mut got, mut want) = (ys.clone(), ys.clone());
-    k.axpy_f32(&mut got, a, &xs);
-    ScalarKernels.axpy_f32(&mut want, a, &xs);
-    let scale: Vec<f32> = ys
-        .iter()
-        .zip(&xs)
-        .map(|(y, x)| y.abs() + (a * x).abs())
-        .collect();
-    if let Some(i) = first_difference(&got, &want, &scale, 1e-6) {
-        panic!("{} axpy [{i}]: {} vs {}", k.name(), got[i], want[i]);
-    }
-
-    let shift = f32::from(shift);
-    let mut got = y.values(cols, -4, 6);
-    let mut want = got.clone();
-    k.exp_shifted(&mut got, shift);
-    want.iter_mut()
-        .for_each(|v| *v = ggml_math::expf(*v - shift));
-    let scale: Vec<f32> = want.iter().map(|v| v.abs()).collect();
-    if let Some(i) = first_difference(&got, &want, &scale, 1e-6) {
-        panic!("{} exp_shifted [{i}]: {} vs {}", k.name(), got[i], want[i]);
-    }
+    float::check_axpy(k, &ys, a, &xs, &x16).unwrap();
+    exp::check(k, &y.values(cols, -4, 6), &ys, f32::from(shift)).unwrap();
 }

@@ -1,90 +1,23 @@
-//! Property tests: every level this CPU runs (AVX2 always, also on AVX-512 machines) against
-//! the scalar definitions in `tern_core::cpu`.
-
-mod driver;
-mod exp;
-mod float;
-mod fuzz;
-mod gemm_codes;
-mod quantize;
+//! The CPU-kernel conformance suite of `tern_core::testing` at every level this CPU runs
+//! (AVX2 always, also AVX-512 VNNI on machines that have it), and level detection.
 
 use std::vec::Vec;
 
 use tern_core::cpu::CpuKernels;
-use tern_core::sample::Xoshiro256;
+use tern_core::testing::conformance::{Budget, Suite, runnable};
 
 use crate::{Level, X86Kernels};
 
 /// The SIMD levels this CPU runs; a level it lacks is reported, never skipped silently.
-pub(crate) fn levels() -> Vec<X86Kernels> {
-    [Level::Avx2, Level::Avx512Vnni]
-        .into_iter()
-        .filter_map(|level| {
-            let k = X86Kernels::with_level(level);
-            if k.is_none() {
-                std::eprintln!(
-                    "note: this CPU lacks {}; its kernels are not tested",
-                    level.name()
-                );
-            }
-            k
-        })
-        .collect()
+fn levels() -> Vec<X86Kernels> {
+    runnable(
+        [Level::Avx2, Level::Avx512Vnni],
+        Level::name,
+        X86Kernels::with_level,
+    )
 }
 
-/// Random test data.
-pub(crate) struct Rng(Xoshiro256);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(Xoshiro256::seed_from_u64(seed))
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.0.next_u64() % n
-    }
-
-    /// Uniform in [-1, 1).
-    pub(crate) fn unit(&mut self) -> f32 {
-        self.0.next_f64() as f32 * 2.0 - 1.0
-    }
-
-    /// `n` activations in blocks of 32 of a random kind: ordinary, all zero, sparse,
-    /// large (up to 1e5), tiny (down to 1e-30), or with one outlier.
-    pub(crate) fn activations(&mut self, n: usize) -> Vec<f32> {
-        let mut x = Vec::with_capacity(n);
-        while x.len() < n {
-            let kind = self.below(6);
-            for i in 0..32.min(n - x.len()) {
-                let v = self.unit();
-                x.push(match kind {
-                    0 => v,
-                    1 => 0.0,
-                    2 if self.below(4) == 0 => v * 3.0,
-                    2 => 0.0,
-                    3 => v * 1e5,
-                    4 => v * 1e-30,
-                    _ if i == 7 => v * 1e3,
-                    _ => v,
-                });
-            }
-        }
-        x
-    }
-
-    /// `n` weights: rows of random scale, some with outliers.
-    pub(crate) fn weights(&mut self, rows: usize, cols: usize) -> Vec<f32> {
-        let mut w = Vec::with_capacity(rows * cols);
-        for _ in 0..rows {
-            let scale = [1.0, 0.01, 30.0, 0.0][self.below(4) as usize];
-            for _ in 0..cols {
-                let outlier = if self.below(50) == 0 { 8.0 } else { 1.0 };
-                w.push(self.unit() * scale * outlier);
-            }
-        }
-        w
-    }
-}
+tern_core::cpu_conformance_tests!(Suite::new(levels(), Budget::NATIVE));
 
 #[test]
 fn detection_picks_the_best_available_level() {

@@ -8,30 +8,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::DType;
 use crate::backend::reference::{self, Reference};
-use crate::backend::{Backend, Parallel, Positions};
+use crate::backend::{Backend, Positions};
 use crate::kv::{DenseKv, KvCache};
-use crate::model::{ModelConfig, WeightRole, WeightView};
+use crate::model::{WeightRole, WeightView};
 use crate::quant::quantize;
-use crate::sample::Xoshiro256;
-
-/// Three "threads" of unequal speed, run one after another.
-struct Uneven;
-
-impl Parallel for Uneven {
-    fn n_threads(&self) -> usize {
-        3
-    }
-    fn run(&self, n_tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-        (0..n_tasks).rev().for_each(task);
-    }
-    fn speed(&self, thread: usize) -> f32 {
-        [1.0, 2.5, 0.5][thread]
-    }
-}
-
-fn random(n: usize, rng: &mut Xoshiro256) -> Vec<f32> {
-    (0..n).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect()
-}
+use crate::testing::conformance::{Rng, Uneven, model_config};
 
 fn assert_rows_close(got: &[f32], want: &[f32], width: usize, tol: f32) {
     for (r, (g, w)) in got.chunks(width).zip(want.chunks(width)).enumerate() {
@@ -54,12 +35,12 @@ proptest! {
     ) {
         let dtype = DTYPES[which];
         let cols = blocks * dtype.block_len().max(32);
-        let mut rng = Xoshiro256::seed_from_u64(seed);
-        let values = random(rows * cols, &mut rng);
+        let mut rng = Rng::new(seed);
+        let values = rng.units(rows * cols);
         let mut bytes = alloc::vec![0u8; dtype.bytes_for(rows * cols).unwrap()];
         quantize(dtype, &values, &mut bytes).unwrap();
         let view = WeightView { name: "w", dtype, rows, cols, data: &bytes };
-        let x = random(n * cols, &mut rng);
+        let x = rng.units(n * cols);
         let mut want = alloc::vec![0f32; n * rows];
         reference::matmul(&view, &x, &mut want);
         let cpu = Cpu::new(ScalarKernels);
@@ -102,40 +83,20 @@ fn as_bytes(floats: &mut [f32]) -> &mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(floats.as_mut_ptr().cast::<u8>(), floats.len() * 4) }
 }
 
-fn config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelConfig {
-    ModelConfig {
-        arch: crate::model::Arch::Llama,
-        n_vocab: 32,
-        n_embd: n_head * head_dim,
-        n_layer: 1,
-        n_head,
-        n_head_kv,
-        head_dim,
-        n_ff: 64,
-        n_ctx_train: 4096,
-        rms_eps: 1e-5,
-        rope_theta: 10000.0,
-        rope_freq_scale: 1.0,
-        rope_dim: head_dim,
-        rope_style: crate::model::RopeStyle::AdjacentPairs,
-        qkv_bias: false,
-        qk_norm: false,
-    }
-}
-
 fn attention_case<E: crate::kv::KvElement + Sync>(n_ctx: usize, first: usize, n_tok: usize)
 where
     DenseKv<E, Vec<E>>: KvCache,
 {
-    let c = config(4, 2, 16);
-    let mut rng = Xoshiro256::seed_from_u64((n_ctx * 31 + first * 7 + n_tok) as u64);
+    let c = model_config(4, 2, 16);
+    let mut rng = Rng::new((n_ctx * 31 + first * 7 + n_tok) as u64);
     let mut kv = DenseKv::<E, Vec<E>>::zeroed(1, n_ctx, c.kv_width()).unwrap();
     for pos in 0..first + n_tok {
-        let k = random(c.kv_width(), &mut rng);
-        let v = random(c.kv_width(), &mut rng);
+        let k = rng.units(c.kv_width());
+        let v = rng.units(c.kv_width());
         kv.write(0, pos, &k, &v).unwrap();
     }
-    let q: Vec<f32> = random(n_tok * c.q_width(), &mut rng)
+    let q: Vec<f32> = rng
+        .units(n_tok * c.q_width())
         .iter()
         .map(|v| v * 4.0)
         .collect();
@@ -163,11 +124,10 @@ fn rope_matches_the_reference_to_rounding() {
         crate::model::RopeStyle::AdjacentPairs,
         crate::model::RopeStyle::HalfSplit,
     ] {
-        let mut c = config(4, 2, 16);
+        let mut c = model_config(4, 2, 16);
         c.rope_style = style;
         c.rope_theta = 1e6;
-        let mut rng = Xoshiro256::seed_from_u64(7);
-        let x = random(9 * c.q_width(), &mut rng);
+        let x = Rng::new(7).units(9 * c.q_width());
         let (mut want, mut got) = (x.clone(), x);
         reference::rope(&mut want, c.n_head, &c, 1000);
         let cpu = Cpu::new(ScalarKernels);

@@ -1,20 +1,21 @@
-//! The kernels inside the driver: `Cpu<X86Kernels>` against `Cpu<ScalarKernels>` on whole
-//! matmuls of every format, with token counts that leave partial tiles and an uneven thread
-//! split.
+//! The kernels inside the driver: `Cpu<K>` against `Cpu<ScalarKernels>` on whole matmuls of
+//! every format, with token counts that leave partial tiles and an uneven thread split.
 
 use std::vec;
+use std::vec::Vec;
 
 use proptest::prelude::*;
-use tern_core::DType;
-use tern_core::backend::{Backend, Parallel};
-use tern_core::cpu::{Cpu, CpuKernels, ScalarKernels};
-use tern_core::model::{WeightRole, WeightView};
-use tern_core::quant::{dequantize, quantize};
 
-use super::{Rng, levels};
+use super::{Matrix, Rng, Suite, tolerance};
+use crate::DType;
+use crate::backend::{Backend, Parallel};
+use crate::cpu::{Cpu, CpuKernels, ScalarKernels};
+use crate::model::WeightRole;
+use crate::quant::dequantize;
 
-/// Three "threads" of unequal speed, run one after another.
-struct Uneven;
+/// Three "threads" of unequal speed, run one after another in reverse: shares of unequal
+/// size, finished out of order.
+pub struct Uneven;
 
 impl Parallel for Uneven {
     fn n_threads(&self) -> usize {
@@ -28,22 +29,26 @@ impl Parallel for Uneven {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+/// Cases of the property.
+const CASES: u32 = 48;
 
-    #[test]
-    fn matmul_matches_the_scalar_kernels(
-        which in 0usize..DType::ALL.len(), rows in 1usize..50, blocks in 1usize..3,
-        n in 1usize..20, seed in any::<u64>(),
-    ) {
+/// Random matrices of every format, one to 19 tokens.
+pub fn matmul_matches_the_scalar_kernels<K: CpuKernels + Clone>(suite: &Suite<K>) {
+    let strategy = (
+        0usize..DType::ALL.len(),
+        1usize..50,
+        1usize..3,
+        1usize..20,
+        any::<u64>(),
+    );
+    suite.run(CASES, strategy, |(which, rows, blocks, n, seed)| {
         let dtype = DType::ALL[which];
+        let rule = tolerance::matmul(dtype);
         let cols = blocks * dtype.block_len().max(32);
         let mut rng = Rng::new(seed);
-        let values = rng.weights(rows, cols);
-        let mut bytes = vec![0u8; dtype.bytes_for(rows * cols).unwrap()];
-        quantize(dtype, &values, &mut bytes).unwrap();
-        let view = WeightView { name: "w", dtype, rows, cols, data: &bytes };
-        let x: std::vec::Vec<f32> = (0..n * cols).map(|_| rng.unit()).collect();
+        let matrix = Matrix::quantize(dtype, rows, cols, &rng.weights(rows, cols));
+        let view = matrix.view();
+        let x: Vec<f32> = rng.units(n * cols);
         // Rounding scales with Σ |w_i x_i| of each output (row-major: row `r`, token `t`),
         // not with the result, which cancellation can make small.
         let mut magnitude = vec![f32::MIN_POSITIVE; rows * n];
@@ -59,19 +64,22 @@ proptest! {
         let w = scalar.prepare(view, WeightRole::Matrix).unwrap();
         let mut want = vec![0f32; n * rows];
         scalar.matmul(&w, &x, &mut want, &mut scratch, &Uneven);
-        for k in levels() {
-            let cpu = Cpu::new(k);
+        for k in &suite.levels {
+            let cpu = Cpu::new(k.clone());
             let w = cpu.prepare(view, WeightRole::Matrix).unwrap();
             let mut got = vec![f32::NAN; n * rows];
             cpu.matmul(&w, &x, &mut got, &mut scratch, &Uneven);
             for (t, (g, w)) in got.chunks(rows).zip(want.chunks(rows)).enumerate() {
-                for (r, (g, w)) in g.iter().zip(w).enumerate() {
+                for (r, (&g, &w)) in g.iter().zip(w).enumerate() {
                     let m = magnitude[r * n + t];
-                    prop_assert!((g - w).abs() <= 1e-5 * m,
+                    prop_assert!(
+                        rule.holds(g, w, m),
                         "{} {dtype} token {t} row {r}: {g} vs {w} (Σ|w x| {m})",
-                        cpu.kernels.name());
+                        k.name()
+                    );
                 }
             }
         }
-    }
+        Ok(())
+    });
 }
