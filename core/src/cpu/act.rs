@@ -30,11 +30,21 @@ pub enum ActScale {
 }
 
 /// Where the parts of a quantized activation row lie.
+///
+/// A row is [`stride`](Self::stride) bytes: `q: [i8; cols]`, then `d: [f32; n]`,
+/// `isum: [i32; n]` and `fsum: [f32; n]` (little-endian, `n` = [`n_sub_blocks`]), then
+/// padding. Entry `b` of each array belongs to sub-block `b`: its scale, the sum of its
+/// codes, and that sum times the scale as ggml stores it. The sums carry the weights' zero
+/// points and minimums, so kernels spend nothing per element on them.
+///
+/// [`n_sub_blocks`]: Self::n_sub_blocks
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ActLayout {
+    /// Activations per row (elements): a multiple of the weight format's block.
     pub cols: usize,
     /// Elements per sum: the weight format's sub-block.
     pub sub_block: usize,
+    /// How the scales are chosen: as ggml's partner format of the weights does.
     pub scale: ActScale,
 }
 
@@ -53,17 +63,22 @@ impl ActLayout {
         }
     }
 
+    /// Sub-blocks per row (`cols / sub_block`): the length of `d`, `isum` and `fsum`.
     pub fn n_sub_blocks(&self) -> usize {
         self.cols / self.sub_block
     }
 
-    /// Byte offsets of `d`, `isum` and `fsum` within a row.
+    /// Byte offset of `d` (f32 scales) within a row: right after the `cols` codes.
     pub fn d_offset(&self) -> usize {
         self.cols
     }
+
+    /// Byte offset of `isum` (i32 code sums) within a row: right after `d`.
     pub fn isum_offset(&self) -> usize {
         self.cols + 4 * self.n_sub_blocks()
     }
+
+    /// Byte offset of `fsum` (f32 scaled sums) within a row: right after `isum`.
     pub fn fsum_offset(&self) -> usize {
         self.cols + 8 * self.n_sub_blocks()
     }
@@ -77,11 +92,14 @@ impl ActLayout {
 /// One quantized row, read-only: what kernels see.
 #[derive(Clone, Copy)]
 pub struct ActRow<'a> {
+    /// Where the parts of `bytes` lie.
     pub layout: ActLayout,
+    /// The row as [`quantize_row`] wrote it: `layout.stride()` bytes.
     pub bytes: &'a [u8],
 }
 
 impl<'a> ActRow<'a> {
+    /// The `cols` codes, each an `i8` kept as its byte.
     pub fn q(&self) -> &'a [u8] {
         &self.bytes[..self.layout.cols]
     }
@@ -91,14 +109,19 @@ impl<'a> ActRow<'a> {
         self.bytes[i] as i8
     }
 
+    /// Scale of sub-block `b`: that of the 32- or 256-element group holding it, so that
+    /// `d(b) * code(i)` is activation `i` as rounded, for `i` in sub-block `b`.
     pub fn d(&self, b: usize) -> f32 {
         f32::from_le_bytes(self.word(self.layout.d_offset(), b))
     }
 
+    /// Sum of the codes of sub-block `b`: what a weight zero point multiplies.
     pub fn isum(&self, b: usize) -> i32 {
         i32::from_le_bytes(self.word(self.layout.isum_offset(), b))
     }
 
+    /// `d * isum` of sub-block `b` as ggml's partner format stores it (Q8_1's f16 product
+    /// with the unrounded scale, Q8_K's f32 one): what a weight minimum multiplies.
     pub fn fsum(&self, b: usize) -> f32 {
         f32::from_le_bytes(self.word(self.layout.fsum_offset(), b))
     }

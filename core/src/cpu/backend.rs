@@ -42,21 +42,28 @@ fn packing_of(view: &WeightView<'_>, role: WeightRole) -> Option<Packing> {
 /// A CPU backend over the microkernels `K`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu<K> {
+    /// The microkernels every hot operation runs on; the driver around them is shared.
     pub kernels: K,
 }
 
 /// A weight for [`Cpu`]: the file's view (read by element-wise ops and the embedding
 /// lookup), and for matrices their repacked panels.
 pub struct CpuWeight<'w> {
+    /// The weight as the file stores it; kept for matrices too, as [`Backend::stored`]
+    /// hands it out.
     pub view: WeightView<'w>,
+    /// The panels [`matmul`](fn@matmul) reads, for matrices; `None` for vectors and the
+    /// embedding table.
     pub packed: Option<Packed<'w>>,
 }
 
-/// Bumped whenever the bytes of a packed layout change ([`super::panel`]), so packed-weight
-/// caches of an older layout are rebuilt rather than misread.
+/// Bumped whenever the bytes of a packed layout change (what [`super::pack_codes`] or
+/// [`F32Panels`] write), so packed-weight caches of an older layout are rebuilt rather than
+/// misread.
 pub const PACKED_LAYOUT_VERSION: u32 = 2;
 
 impl<K: CpuKernels> Cpu<K> {
+    /// The backend that runs on `kernels`.
     pub fn new(kernels: K) -> Self {
         Cpu { kernels }
     }

@@ -38,7 +38,9 @@ pub struct CodeFormat {
     pub sub_block: usize,
     /// Bits per code: 4 (packed two per byte in panels) or up to 8 (one byte each).
     pub bits: u8,
+    /// How codes become weights: a fixed offset, or a minimum per sub-block.
     pub zero: ZeroPoint,
+    /// Where the scales live: per sub-block, or under super-block factors (K-quants).
     pub scales: Scales,
 }
 

@@ -165,13 +165,21 @@ format_type!(
 /// compiled for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FormatType {
+    /// [`Q4_0`](struct@Q4_0), the shape of [`DType::Q4_0`].
     Q4_0,
+    /// [`Q4_1`](struct@Q4_1), the shape of [`DType::Q4_1`].
     Q4_1,
+    /// [`Q5_0`](struct@Q5_0), the shape of [`DType::Q5_0`].
     Q5_0,
+    /// [`Q5_1`](struct@Q5_1), the shape of [`DType::Q5_1`].
     Q5_1,
+    /// [`Q8_0`](struct@Q8_0), the shape of [`DType::Q8_0`].
     Q8_0,
+    /// [`Q4K`](struct@Q4K), the shape of [`DType::Q4_K`].
     Q4K,
+    /// [`Q5K`](struct@Q5K), the shape of [`DType::Q5_K`].
     Q5K,
+    /// [`Q6K`](struct@Q6K), the shape of [`DType::Q6_K`].
     Q6K,
 }
 

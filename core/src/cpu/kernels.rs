@@ -46,12 +46,16 @@ const _: () = assert!(MAX_TILE_TOKENS == 8, "by_tokens! covers 1 to 8 tokens");
 /// A tile of consecutive quantized activation rows: `n` rows, `layout.stride()` bytes apart.
 #[derive(Clone, Copy)]
 pub struct ActTile<'a> {
+    /// The layout of every row.
     pub layout: ActLayout,
+    /// The rows, one after another: at least `n * layout.stride()` bytes.
     pub bytes: &'a [u8],
+    /// Token rows in the tile: 1 to [`MAX_TILE_TOKENS`].
     pub n: usize,
 }
 
 impl<'a> ActTile<'a> {
+    /// Token row `t` of the tile: its `layout.stride()` bytes from `t * layout.stride()` on.
     pub fn row(&self, t: usize) -> ActRow<'a> {
         let stride = self.layout.stride();
         ActRow {
@@ -74,7 +78,7 @@ pub trait CpuKernels: Sync {
 
     /// Repacks a matrix of a format with codes into panels of `layout.panel_bytes()` bytes
     /// each, in the layout this implementation's `gemm_codes` reads. The default is the
-    /// portable layout of [`super::panel`].
+    /// portable layout that [`super::pack_codes`] writes.
     fn pack_codes(&self, w: &WeightView<'_>, layout: PanelLayout) -> Vec<u8> {
         pack_codes(w, layout)
     }
@@ -109,7 +113,8 @@ pub trait CpuKernels: Sync {
         gemm_f32_scalar(cols, panel, x, out);
     }
 
-    /// Quantizes `x` into `row` (see [`super::act`]).
+    /// Quantizes `x` into `row` (laid out as [`ActLayout`] says) exactly as
+    /// [`super::quantize_row`] defines it.
     fn quantize_row(&self, layout: ActLayout, x: &[f32], row: &mut [u8]) {
         quantize_row(layout, x, row);
     }
@@ -176,9 +181,10 @@ impl CpuKernels for ScalarKernels {
 ///
 /// - legacy formats, zero point `o`: `acc += (s_w * d_a) * (idot - o * isum_a) as f32`;
 /// - legacy formats, minimum: `acc += (s_w * d_a) * idot as f32 + m_w * fsum_a`;
-/// - K-quants sum each super-block in integers, `s1 = Σ sc * (idot - o * isum_a)` and
-///   `s2 = Σ m * isum_a`, then `acc += (s1 * d - dmin * s2) * d_a` in ggml's roundings
-///   ([`ggml_kquant::superblock_value`], then a fused multiply-add).
+/// - K-quants sum each float step (a super-block, or a pair of sub-blocks: [`FloatSteps`])
+///   in integers, `s1 = Σ sc * (idot - o * isum_a)` and `s2 = Σ m * isum_a`, then add
+///   `(s1 * d - dmin * s2) * d_a` in ggml's order and roundings
+///   ([`ggml_kquant::Accumulator::add`]).
 pub fn gemm_codes_scalar(
     layout: PanelLayout,
     panel: &[u8],

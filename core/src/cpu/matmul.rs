@@ -21,14 +21,20 @@ const PANEL_CHUNK: usize = 16;
 pub enum Packed<'w> {
     /// Integer codes in panels (the fast formats).
     Codes {
+        /// The code format and the matrix's columns, which fix every panel's size.
         layout: PanelLayout,
+        /// Rows of the matrix; the last panel pads them to [`PANEL_ROWS`] with zeros.
         rows: usize,
+        /// [`panel_count`]`(rows)` panels of `layout.panel_bytes()` bytes each, as the
+        /// backend's [`CpuKernels::pack_codes`] lays them out.
         data: Cow<'w, [u8]>,
     },
     /// Dequantized f32 panels; activations are first rounded as the file's format pairs them
     /// (see [`ActivationFormat`]).
     F32 {
+        /// How activations are rounded before the multiply, as the file's format pairs them.
         activations: ActivationFormat,
+        /// The dequantized matrix.
         panels: F32Panels<'w>,
     },
 }
@@ -50,6 +56,7 @@ impl Packed<'_> {
         }
     }
 
+    /// Rows of the matrix: the outputs per token.
     pub fn rows(&self) -> usize {
         match self {
             Packed::Codes { rows, .. } => *rows,
@@ -57,6 +64,7 @@ impl Packed<'_> {
         }
     }
 
+    /// Columns of the matrix: the inputs per token.
     pub fn cols(&self) -> usize {
         match self {
             Packed::Codes { layout, .. } => layout.cols,

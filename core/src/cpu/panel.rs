@@ -36,8 +36,16 @@ use crate::quant::dequantize;
 pub const PANEL_ROWS: usize = 8;
 
 /// Byte layout of the panels of one matrix in a code format.
+///
+/// A panel holds [`PANEL_ROWS`] rows as the file's blocks along the row. A block is its
+/// sub-blocks, then, for K-quants, the rows' f16 factors `d` (and, with minimums, `dmin`).
+/// A sub-block is its codes in 32-byte vectors, each holding four columns of every row
+/// (4-bit codes: two such groups, in the low and high nibbles), then the rows' scales, then,
+/// with minimums, the rows' minimums. That is the portable layout [`pack_codes`] writes; a
+/// backend's own packer may order a sub-block's codes otherwise, but keeps every size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PanelLayout {
+    /// The matrix's code format, which fixes every size but the panel's.
     pub format: CodeFormat,
     /// Columns of the matrix (a multiple of the file format's block).
     pub cols: usize,
@@ -93,14 +101,18 @@ impl PanelLayout {
         self.subs_per_block() * self.sub_block_bytes() + self.factor_bytes()
     }
 
+    /// Sub-blocks along a row: `cols / format.sub_block`.
     pub const fn n_sub_blocks(&self) -> usize {
         self.cols / self.format.sub_block
     }
 
+    /// Blocks along a row: the file's blocks (32 columns, or 256 for K-quants).
     pub const fn n_blocks(&self) -> usize {
         self.n_sub_blocks() / self.subs_per_block()
     }
 
+    /// Bytes of one panel: [`PANEL_ROWS`] rows of `cols` columns, and the stride between
+    /// panels.
     pub const fn panel_bytes(&self) -> usize {
         self.n_blocks() * self.block_bytes()
     }
@@ -251,8 +263,12 @@ pub fn packed_code(layout: PanelLayout, sub_block: &[u8], r: usize, col: usize) 
 /// of the panel's 8 rows. The data is owned when packed at load, borrowed when mapped from
 /// a packed-weight cache.
 pub struct F32Panels<'w> {
+    /// Rows of the matrix; the last panel pads them to [`PANEL_ROWS`] with zeros.
     pub rows: usize,
+    /// Columns of the matrix.
     pub cols: usize,
+    /// [`panel_count`]`(rows)` panels of `cols * PANEL_ROWS` floats, one after another;
+    /// within a panel, column `k` of row `r` at `k * PANEL_ROWS + r`.
     pub data: Cow<'w, [f32]>,
 }
 
@@ -285,6 +301,7 @@ impl F32Panels<'_> {
         }
     }
 
+    /// Panel `p` (rows `p * PANEL_ROWS` on): its `cols * PANEL_ROWS` floats.
     pub fn panel(&self, p: usize) -> F32Panel<'_> {
         let len = self.cols * PANEL_ROWS;
         &self.data[p * len..(p + 1) * len]

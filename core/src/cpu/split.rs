@@ -77,6 +77,7 @@ pub struct SharedMut<'a, T> {
 unsafe impl<T: Send> Sync for SharedMut<'_, T> {}
 
 impl<'a, T> SharedMut<'a, T> {
+    /// Shares `slice`, which stays mutably borrowed for as long as the `SharedMut` lives.
     pub fn new(slice: &'a mut [T]) -> Self {
         SharedMut {
             ptr: slice.as_mut_ptr(),
