@@ -14,27 +14,43 @@ use crate::gguf::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAGIC, ValueType};
 /// One metadata value, or an element of an array.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Meta {
+    /// GGUF type 0.
     U8(u8),
+    /// GGUF type 1.
     I8(i8),
+    /// GGUF type 2.
     U16(u16),
+    /// GGUF type 3.
     I16(i16),
+    /// GGUF type 4.
     U32(u32),
+    /// GGUF type 5.
     I32(i32),
+    /// GGUF type 6.
     F32(f32),
+    /// GGUF type 7, one byte.
     Bool(bool),
+    /// GGUF type 8: a u64 length, then the bytes.
     Str(String),
     /// Elements are written as given, after `elem`'s id and their count: they need not be
     /// of type `elem`, and may be arrays themselves.
     Array {
+        /// The element type the array declares.
         elem: ValueType,
+        /// The elements, written one after the other.
         items: Vec<Meta>,
     },
+    /// GGUF type 10.
     U64(u64),
+    /// GGUF type 11.
     I64(i64),
+    /// GGUF type 12.
     F64(f64),
     /// Any type id and any bytes: for values no valid writer produces.
     Raw {
+        /// The type id written before the value.
         type_id: u32,
+        /// The value's bytes, written as they are.
         bytes: Vec<u8>,
     },
 }
@@ -127,6 +143,7 @@ fn write_string(out: &mut Vec<u8>, s: &[u8]) {
 /// A tensor: its info as declared and the data written for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// The tensor's name as the info declares it.
     pub name: String,
     /// ggml order: `dims[0]` is the row length.
     pub dims: Vec<u64>,
@@ -181,9 +198,11 @@ impl Tensor {
 /// built one with those that take `&mut self`, or set the fields directly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GgufWriter {
+    /// The format version written after the magic (3 unless set).
     pub version: u32,
     /// In file order; keys are bytes so that they can be invalid UTF-8 (or repeat).
     pub metadata: Vec<(Vec<u8>, Meta)>,
+    /// In file order: infos first, then each tensor's data.
     pub tensors: Vec<Tensor>,
     /// Written instead of the number of metadata entries.
     pub metadata_count: Option<u64>,
