@@ -12,8 +12,8 @@
 use core::fmt::Write;
 
 use tern_core::arena::Arena;
-use tern_core::backend::reference::Reference;
 use tern_core::backend::Backend;
+use tern_core::backend::reference::Reference;
 use tern_core::backend::spin_pool::SpinPool;
 
 #[cfg(target_arch = "aarch64")]
