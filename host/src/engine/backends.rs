@@ -14,12 +14,13 @@ use super::backing::Backing;
 use super::pack_cache::{self, CacheStatus};
 use super::{BackendKind, EngineOptions};
 
-/// The microkernels of this build's CPU backend: x86's or aarch64's SIMD kernels (the
-/// instruction set chosen at run time) where compiled in, else the scalar definitions.
+/// The CPU backend's microkernels: x86's SIMD kernels, the level chosen at run time.
 #[cfg(all(target_arch = "x86_64", feature = "x86"))]
 pub type HostKernels = tern_backend_x86::X86Kernels;
+/// The CPU backend's microkernels: aarch64's SIMD kernels, the level chosen at run time.
 #[cfg(all(target_arch = "aarch64", feature = "neon"))]
 pub type HostKernels = tern_backend_neon::NeonKernels;
+/// The CPU backend's microkernels: the scalar definitions (no SIMD crate in this build).
 #[cfg(not(any(
     all(target_arch = "x86_64", feature = "x86"),
     all(target_arch = "aarch64", feature = "neon")

@@ -154,11 +154,8 @@ fn many_runs_on<const N: usize>() {
             });
             for (i, want) in want.iter().enumerate() {
                 // SAFETY: the run has returned; only this thread touches the cells.
-                assert_eq!(
-                    unsafe { sums.get(i) },
-                    *want,
-                    "run {r}, task {i} of {n_tasks}"
-                );
+                let sum = unsafe { sums.get(i) };
+                assert_eq!(sum, *want, "run {r}, task {i} of {n_tasks}");
             }
         }
     });
