@@ -1,0 +1,108 @@
+//! The OpenCL device layer and kernels on whatever OpenCL devices this machine has (CI: PoCL
+//! and rusticl on llvmpipe, see `scripts/opencl.sh`). With `TERN_OPENCL_TESTS=1` a missing
+//! device fails the tests instead of skipping them.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use tern_backend_opencl::ops::Elementwise;
+use tern_backend_opencl::{ClError, Gpu, enumerate};
+use tern_core::backend::reference;
+
+/// The devices to test on, or none (with a note) where OpenCL is absent and not required.
+fn devices() -> Vec<usize> {
+    let required = std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
+    match enumerate(None) {
+        Ok(devices) => devices.iter().map(|d| d.index).collect(),
+        Err(e) if required => panic!("TERN_OPENCL_TESTS is set but: {e}"),
+        Err(e) => {
+            eprintln!(
+                "no OpenCL device ({e}): OpenCL tests skipped (TERN_OPENCL_TESTS=1 requires one)"
+            );
+            Vec::new()
+        }
+    }
+}
+
+#[test]
+fn every_device_opens_and_says_what_it_is() {
+    for index in devices() {
+        let gpu = Gpu::open(None, index).unwrap();
+        let info = gpu.info();
+        eprintln!("{info}");
+        assert_eq!(info.index, index);
+        assert!(!info.name.is_empty() && info.c_version.starts_with("OpenCL C"));
+        assert!(info.max_buffer > 0 && info.compute_units > 0);
+    }
+}
+
+#[test]
+fn a_library_that_is_not_there_is_named_in_the_error() {
+    let e = enumerate(Some(Path::new("/no/such/libOpenCL.so"))).unwrap_err();
+    assert!(matches!(e, ClError::NoLibrary { .. }), "{e:?}");
+    assert!(e.to_string().contains("/no/such/libOpenCL.so"), "{e}");
+}
+
+#[test]
+fn a_library_without_opencl_is_refused() {
+    // libc is a shared library with no OpenCL entry points.
+    let e = enumerate(Some(Path::new("libc.so.6"))).unwrap_err();
+    assert!(e.to_string().contains("clGetPlatformIDs"), "{e}");
+}
+
+#[test]
+fn a_device_index_past_the_last_is_an_error() {
+    let n = devices().len();
+    if n == 0 {
+        return;
+    }
+    let e = Gpu::open(None, n + 3).err().unwrap();
+    assert!(matches!(e, ClError::NoSuchDevice { index, count } if index == n + 3 && count == n));
+}
+
+#[test]
+fn a_kernel_that_does_not_build_gives_the_first_line_of_the_log() {
+    for index in devices() {
+        let gpu = Gpu::open(None, index).unwrap();
+        let e = gpu
+            .program(
+                "broken.cl",
+                "__kernel void k(__global float *x) { x[0] = y; }",
+                "",
+            )
+            .err()
+            .unwrap();
+        let ClError::Build { program, log } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*program, "broken.cl");
+        assert!(!log.is_empty() && !log.contains('\n'), "{log}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// `add` equals the reference bit for bit, on lengths with tails past every work-group.
+    #[test]
+    fn add_equals_the_reference(n in 1usize..700, seed in any::<u64>()) {
+        for index in devices() {
+            let gpu = Gpu::open(None, index).unwrap();
+            let ops = Elementwise::build(&gpu).unwrap();
+            let mut rng = tern_core::testing::conformance::Rng::new(seed);
+            let x = rng.activations(n);
+            let y = rng.activations(n);
+            let (bx, by) = (gpu.buffer(4 * n).unwrap(), gpu.buffer(4 * n).unwrap());
+            gpu.write_f32(&bx, &x).unwrap();
+            gpu.write_f32(&by, &y).unwrap();
+            ops.add(&gpu, &bx, &by, n).unwrap();
+            let mut got = vec![0f32; n];
+            gpu.read_f32(&bx, &mut got).unwrap();
+            let mut want = x.clone();
+            reference::add(&mut want, &y);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                prop_assert_eq!(g.to_bits(), w.to_bits(), "device {} element {} of {}", index, i, n);
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The OpenCL backend on a machine without a GPU: installs two conformant OpenCL
+# implementations that run on the CPU, PoCL and Mesa's rusticl on llvmpipe, with the ICD
+# loader and clinfo, with apt where missing (as root, or through sudo), then runs the OpenCL
+# tests once under each implementation with a device required (TERN_OPENCL_TESTS=1).
+#
+#   scripts/opencl.sh           set up, then test under PoCL and under rusticl
+#   scripts/opencl.sh --setup   set up only
+#
+# Both are right for correctness and meaningless for speed. Neither has cl_khr_fp16.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+setup_only=0
+case "${1:-}" in
+    --setup) setup_only=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--setup]" >&2; exit 2 ;;
+esac
+
+pkgs=(pocl-opencl-icd mesa-opencl-icd ocl-icd-libopencl1 clinfo)
+missing=()
+for p in "${pkgs[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    echo "opencl: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+[ "$setup_only" = 1 ] && exit 0
+
+# One implementation per run: the ICD loader reads only the vendor file named.
+for vendor in pocl rusticl; do
+    echo "== opencl: $vendor" >&2
+    OCL_ICD_VENDORS=/etc/OpenCL/vendors/$vendor.icd RUSTICL_ENABLE=llvmpipe clinfo -l >&2
+    OCL_ICD_VENDORS=/etc/OpenCL/vendors/$vendor.icd RUSTICL_ENABLE=llvmpipe TERN_OPENCL_TESTS=1 \
+        cargo test --release -p tern-backend-opencl
+done
