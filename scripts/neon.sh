@@ -32,31 +32,11 @@ TARGET=aarch64-unknown-linux-gnu
 # A target dir of its own: the Debian compiler's artifacts would otherwise evict rustup's.
 export CARGO_TARGET_DIR="${NEON_TARGET_DIR:-$PWD/target/neon}"
 
-install_toolchain() {
-    local pkgs=(
-        rustc-web cargo-web libstd-rust-web-dev:arm64 libc6:arm64
-        gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
-        qemu-user-static
-    )
-    local missing=() p sudo=""
-    for p in "${pkgs[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-            missing+=("$p")
-        fi
-    done
-    [ "${#missing[@]}" -eq 0 ] && return 0
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "neon: installing ${missing[*]}" >&2
-    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-        $sudo dpkg --add-architecture arm64
-    fi
-    # After adding the architecture, so that the arm64 indexes are fetched.
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-}
-
-install_toolchain
+source scripts/apt.sh
+apt_install_missing neon \
+    rustc-web cargo-web libstd-rust-web-dev:arm64 libc6:arm64 \
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu \
+    qemu-user-static
 host_v=$(dpkg-query -W -f='${Version}' rustc-web)
 std_v=$(dpkg-query -W -f='${Version}' libstd-rust-web-dev:arm64)
 if [ "$host_v" != "$std_v" ]; then

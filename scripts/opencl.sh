@@ -18,21 +18,8 @@ case "${1:-}" in
     *) echo "usage: $0 [--setup]" >&2; exit 2 ;;
 esac
 
-pkgs=(pocl-opencl-icd mesa-opencl-icd ocl-icd-libopencl1 clinfo)
-missing=()
-for p in "${pkgs[@]}"; do
-    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-        missing+=("$p")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "opencl: installing ${missing[*]}" >&2
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+source scripts/apt.sh
+apt_install_missing opencl pocl-opencl-icd mesa-opencl-icd ocl-icd-libopencl1 clinfo
 [ "$setup_only" = 1 ] && exit 0
 
 # One implementation per run: the ICD loader reads only the vendor file named.

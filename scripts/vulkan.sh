@@ -21,21 +21,8 @@ case "${1:-}" in
     *) echo "usage: $0 [--setup]" >&2; exit 2 ;;
 esac
 
-pkgs=(mesa-vulkan-drivers libvulkan1 glslc)
-missing=()
-for p in "${pkgs[@]}"; do
-    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-        missing+=("$p")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    echo "vulkan: installing ${missing[*]}" >&2
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+source scripts/apt.sh
+apt_install_missing vulkan mesa-vulkan-drivers libvulkan1 glslc
 
 bash scripts/vulkan-shaders.sh --check
 [ "$setup_only" = 1 ] && exit 0
