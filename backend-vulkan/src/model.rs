@@ -54,15 +54,19 @@ impl DeviceModel {
             },
         )
         .map_err(Box::new)?;
-        let f16 = model.weights().any(|w| w.precision == Precision::F16);
-        let math = if f16 { ", f16 matmuls" } else { "" };
-        let description = format!("vulkan ({}{math})", gpu.info().name);
-        Ok(DeviceModel {
+        let mut loaded = DeviceModel {
             gpu,
             model,
             device_bytes,
-            description,
-        })
+            description: String::new(),
+        };
+        let math = if loaded.f16_matrices() {
+            ", f16 matmuls"
+        } else {
+            ""
+        };
+        loaded.description = format!("vulkan ({}{math})", loaded.gpu.info().name);
+        Ok(loaded)
     }
 
     /// The shape and hyperparameters of the loaded model.

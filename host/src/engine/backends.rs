@@ -187,11 +187,13 @@ fn load_gpu<'a>(
     None
 }
 
-/// A backend this build was made without.
+/// A backend this build was made without; its cargo feature is its name in lower case.
 fn not_built(backend: &'static str) -> ExecError {
+    let feature = backend.to_lowercase();
     ExecError::Device {
         backend,
-        source: "this build of Tern has no Vulkan backend (cargo feature `vulkan`)".into(),
+        source: format!("this build of Tern has no {backend} backend (cargo feature `{feature}`)")
+            .into(),
     }
 }
 
