@@ -15,6 +15,8 @@ pub(crate) type Handle = *mut c_void;
 
 pub(crate) const SUCCESS: Int = 0;
 pub(crate) const DEVICE_NOT_FOUND: Int = -1;
+pub(crate) const MEM_OBJECT_ALLOCATION_FAILURE: Int = -4;
+pub(crate) const OUT_OF_RESOURCES: Int = -5;
 
 pub(crate) const PLATFORM_NAME: u32 = 0x0902;
 pub(crate) const DEVICE_TYPE_ALL: u64 = 0xFFFF_FFFF;

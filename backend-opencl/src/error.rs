@@ -48,6 +48,24 @@ pub enum ClError {
         /// The status it returned.
         code: i32,
     },
+    /// The device could not allocate a buffer.
+    #[error(
+        "out of OpenCL device memory: a buffer of {bytes} bytes (the device's largest is {limit})"
+    )]
+    OutOfMemory {
+        /// The size asked for.
+        bytes: usize,
+        /// The device's largest single buffer.
+        limit: u64,
+    },
+    /// An op the backend has no kernel for.
+    #[error("OpenCL has no kernel for {op} on {what}")]
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// What it was asked to do.
+        what: String,
+    },
     /// Sizes that do not fit a buffer or a kernel's indexing.
     #[error("bad shape for {op}: {why}")]
     Shape {
@@ -83,5 +101,15 @@ pub fn code_name(code: i32) -> &'static str {
         -61 => "CL_INVALID_BUFFER_SIZE",
         -1001 => "CL_PLATFORM_NOT_FOUND_KHR (no OpenCL driver installed)",
         _ => "an OpenCL error",
+    }
+}
+
+impl ClError {
+    /// A shape error of `op`.
+    pub(crate) fn shape(op: &'static str, why: impl Into<String>) -> ClError {
+        ClError::Shape {
+            op,
+            why: why.into(),
+        }
     }
 }

@@ -2,21 +2,26 @@
 //! from OpenCL C sources. Every handle is released when its owner drops; each owner keeps the
 //! library open (an `Arc` of the entry points) for as long as it lives.
 
+use std::collections::HashMap;
 use std::ffi::{CString, c_void};
 use std::path::Path;
 use std::ptr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::api::{self, Api, Handle};
 use crate::device::{self, DeviceInfo};
 use crate::error::ClError;
+use crate::programs::Source;
 
 /// The library and the device's context and queue, shared by everything made on them.
-struct Shared {
-    api: Api,
-    device: Handle,
-    context: Handle,
-    queue: Handle,
+pub(crate) struct Shared {
+    pub(crate) api: Api,
+    pub(crate) device: Handle,
+    pub(crate) context: Handle,
+    pub(crate) queue: Handle,
+    /// Buffers created on this device so far, for tests that count allocations.
+    allocations: AtomicUsize,
 }
 
 // SAFETY: OpenCL 1.2 makes every API call thread-safe but `clSetKernelArg`, which takes a
@@ -38,8 +43,10 @@ impl Drop for Shared {
 
 /// One OpenCL device with a context and an in-order command queue.
 pub struct Gpu {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     info: DeviceInfo,
+    /// The kernel programs built so far, each once.
+    programs: Mutex<HashMap<Source, Arc<Program>>>,
 }
 
 impl Gpu {
@@ -79,8 +86,10 @@ impl Gpu {
                 device: found.id,
                 context,
                 queue,
+                allocations: AtomicUsize::new(0),
             }),
             info: found.info,
+            programs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -89,9 +98,20 @@ impl Gpu {
         &self.info
     }
 
+    /// Buffers created on this device so far (a step that allocates shows here).
+    pub fn allocations(&self) -> usize {
+        self.shared.allocations.load(Ordering::Relaxed)
+    }
+
     /// A buffer of `bytes` bytes of device memory (contents undefined until written).
     pub fn buffer(&self, bytes: usize) -> Result<Buffer, ClError> {
         let s = &self.shared;
+        if bytes as u64 > self.info.max_buffer {
+            return Err(ClError::OutOfMemory {
+                bytes,
+                limit: self.info.max_buffer,
+            });
+        }
         let mut status = 0;
         // SAFETY: a plain read-write buffer of this context, no host pointer.
         let mem = unsafe {
@@ -103,28 +123,46 @@ impl Gpu {
                 &mut status,
             )
         };
+        if status == api::MEM_OBJECT_ALLOCATION_FAILURE || status == api::OUT_OF_RESOURCES {
+            return Err(ClError::OutOfMemory {
+                bytes,
+                limit: self.info.max_buffer,
+            });
+        }
         api::check("clCreateBuffer", status)?;
+        s.allocations.fetch_add(1, Ordering::Relaxed);
         Ok(Buffer {
-            shared: Arc::clone(s),
-            mem,
+            mem: Arc::new(Mem {
+                shared: Arc::clone(s),
+                handle: mem,
+            }),
             bytes,
         })
     }
 
-    /// Copies `data` to the start of `buffer`, waiting until the copy is done.
-    pub fn write_f32(&self, buffer: &Buffer, data: &[f32]) -> Result<(), ClError> {
-        let bytes = size_of_val(data);
-        buffer.fits("write", bytes)?;
+    /// A buffer holding a copy of `data`.
+    pub fn buffer_from(&self, data: &[u8]) -> Result<Buffer, ClError> {
+        let buffer = self.buffer(data.len())?;
+        self.write(&buffer, 0, data)?;
+        Ok(buffer)
+    }
+
+    /// Copies `data` into `buffer` from byte `offset` on, waiting until the copy is done.
+    pub fn write(&self, buffer: &Buffer, offset: usize, data: &[u8]) -> Result<(), ClError> {
+        buffer.fits("write", offset, data.len())?;
+        if data.is_empty() {
+            return Ok(());
+        }
         let s = &self.shared;
-        // SAFETY: a blocking write of `bytes` bytes from `data`, which lives through the call,
-        // into a buffer of at least that size.
+        // SAFETY: a blocking write of `data.len()` bytes from `data`, which lives through the
+        // call, into a buffer that holds `offset + data.len()` bytes (checked above).
         api::check("clEnqueueWriteBuffer", unsafe {
             (s.api.clEnqueueWriteBuffer)(
                 s.queue,
-                buffer.mem,
+                buffer.mem.handle,
                 1,
-                0,
-                bytes,
+                offset,
+                data.len(),
                 data.as_ptr().cast(),
                 0,
                 ptr::null(),
@@ -133,26 +171,45 @@ impl Gpu {
         })
     }
 
-    /// Copies the start of `buffer` into `out`, after every command enqueued before.
-    pub fn read_f32(&self, buffer: &Buffer, out: &mut [f32]) -> Result<(), ClError> {
-        let bytes = size_of_val(out);
-        buffer.fits("read", bytes)?;
+    /// Copies bytes `offset..offset + out.len()` of `buffer` into `out`, after every command
+    /// enqueued before.
+    pub fn read(&self, buffer: &Buffer, offset: usize, out: &mut [u8]) -> Result<(), ClError> {
+        buffer.fits("read", offset, out.len())?;
+        if out.is_empty() {
+            return Ok(());
+        }
         let s = &self.shared;
-        // SAFETY: a blocking read of `bytes` bytes into `out`, which lives through the call,
-        // from a buffer of at least that size.
+        // SAFETY: a blocking read of `out.len()` bytes into `out`, which lives through the
+        // call, from a buffer that holds `offset + out.len()` bytes (checked above).
         api::check("clEnqueueReadBuffer", unsafe {
             (s.api.clEnqueueReadBuffer)(
                 s.queue,
-                buffer.mem,
+                buffer.mem.handle,
                 1,
-                0,
-                bytes,
+                offset,
+                out.len(),
                 out.as_mut_ptr().cast(),
                 0,
                 ptr::null(),
                 ptr::null_mut(),
             )
         })
+    }
+
+    /// Copies `data` to the start of `buffer`, waiting until the copy is done.
+    pub fn write_f32(&self, buffer: &Buffer, data: &[f32]) -> Result<(), ClError> {
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.write(buffer, 0, &bytes)
+    }
+
+    /// Copies the start of `buffer` into `out`, after every command enqueued before.
+    pub fn read_f32(&self, buffer: &Buffer, out: &mut [f32]) -> Result<(), ClError> {
+        let mut bytes = vec![0u8; size_of_val(out)];
+        self.read(buffer, 0, &mut bytes)?;
+        for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(())
     }
 
     /// Builds `source` (named `name` in errors) for this device with the compiler options
@@ -203,21 +260,42 @@ impl Gpu {
         Ok(program)
     }
 
-    /// Runs `kernel` over `global` work-items (a multiple of `local`, when given) and returns
-    /// without waiting: the queue is in order, so later reads see its results.
-    pub fn run(&self, kernel: &Kernel, global: usize, local: Option<usize>) -> Result<(), ClError> {
+    /// A fresh kernel object of `source`'s program, built on first use.
+    pub(crate) fn kernel(&self, source: Source) -> Result<Kernel, ClError> {
+        self.built(source)?.kernel(source.entry())
+    }
+
+    /// `source`'s program, built on first use and kept.
+    pub(crate) fn built(&self, source: Source) -> Result<Arc<Program>, ClError> {
+        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = programs.get(&source) {
+            return Ok(Arc::clone(p));
+        }
+        let program = Arc::new(self.program(source.name(), &source.text(), &source.options())?);
+        programs.insert(source, Arc::clone(&program));
+        Ok(program)
+    }
+
+    /// Runs `kernel` over a `global` range of work-items in work-groups of `local` (each
+    /// `global` dimension a multiple of its `local`) and returns without waiting: the queue is
+    /// in order, so later commands see its results.
+    pub fn run(
+        &self,
+        kernel: &Kernel,
+        global: [usize; 3],
+        local: [usize; 3],
+    ) -> Result<(), ClError> {
         let s = &self.shared;
-        let local_ptr = local.as_ref().map_or(ptr::null(), |l| l as *const usize);
-        // SAFETY: a one-dimensional range over a kernel of this context whose arguments were
-        // all set (`Kernel::arg_*`), without events.
+        // SAFETY: a three-dimensional range over a kernel of this context whose arguments
+        // were all set (`Kernel::arg_*`), without events; both arrays outlive the call.
         api::check("clEnqueueNDRangeKernel", unsafe {
             (s.api.clEnqueueNDRangeKernel)(
                 s.queue,
                 kernel.kernel,
-                1,
+                3,
                 ptr::null(),
-                &global,
-                local_ptr,
+                global.as_ptr(),
+                local.as_ptr(),
                 0,
                 ptr::null(),
                 ptr::null_mut(),
@@ -234,10 +312,25 @@ impl Gpu {
     }
 }
 
-/// Device memory, released when dropped.
-pub struct Buffer {
+/// A device memory object, released when the last [`Buffer`] naming it drops.
+struct Mem {
     shared: Arc<Shared>,
-    mem: Handle,
+    handle: Handle,
+}
+
+impl Drop for Mem {
+    fn drop(&mut self) {
+        // SAFETY: the buffer was created by this context and is released once, when no
+        // buffer or recorded kernel refers to it any more.
+        unsafe { (self.shared.api.clReleaseMemObject)(self.handle) };
+    }
+}
+
+/// Device memory. Clones name the same memory, which lives until the last clone drops, so
+/// a recorded step keeps every buffer its kernels read.
+#[derive(Clone)]
+pub struct Buffer {
+    mem: Arc<Mem>,
     bytes: usize,
 }
 
@@ -247,21 +340,19 @@ impl Buffer {
         self.bytes
     }
 
-    fn fits(&self, op: &'static str, bytes: usize) -> Result<(), ClError> {
-        match bytes <= self.bytes {
-            true => Ok(()),
-            false => Err(ClError::Shape {
+    /// Its size in 32-bit words (rounded down).
+    pub fn words(&self) -> usize {
+        self.bytes / 4
+    }
+
+    fn fits(&self, op: &'static str, offset: usize, bytes: usize) -> Result<(), ClError> {
+        match offset.checked_add(bytes) {
+            Some(end) if end <= self.bytes => Ok(()),
+            _ => Err(ClError::Shape {
                 op,
-                why: format!("{bytes} bytes into a buffer of {}", self.bytes),
+                why: format!("{bytes} bytes at {offset} into a buffer of {}", self.bytes),
             }),
         }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: the buffer was created by this context and is released once.
-        unsafe { (self.shared.api.clReleaseMemObject)(self.mem) };
     }
 }
 
@@ -270,6 +361,12 @@ pub struct Program {
     shared: Arc<Shared>,
     program: Handle,
 }
+
+// SAFETY: a built program is only read (kernels are created from it), which OpenCL allows
+// from any thread.
+unsafe impl Send for Program {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Program {}
 
 impl Program {
     /// The kernel `name` of this program.
@@ -286,6 +383,7 @@ impl Program {
         Ok(Kernel {
             shared: Arc::clone(s),
             kernel,
+            held: Vec::new(),
         })
     }
 
@@ -316,24 +414,39 @@ impl Drop for Program {
     }
 }
 
-/// A kernel with its arguments, set one by one before it is run.
+/// A kernel with its arguments, set one by one before it is run. It keeps every buffer
+/// it was given, so it can be run again later.
 pub struct Kernel {
     shared: Arc<Shared>,
     kernel: Handle,
+    held: Vec<Buffer>,
 }
 
+// SAFETY: a kernel object is used by one owner at a time (`&mut self` to set arguments);
+// OpenCL allows enqueueing it from any thread.
+unsafe impl Send for Kernel {}
+// SAFETY: shared references only enqueue the kernel, which is thread-safe.
+unsafe impl Sync for Kernel {}
+
 impl Kernel {
-    /// Sets argument `index` to `buffer`.
-    pub fn arg_buffer(&self, index: u32, buffer: &Buffer) -> Result<(), ClError> {
-        self.arg(index, &buffer.mem)
+    /// Sets argument `index` to `buffer`, which the kernel keeps alive.
+    pub fn arg_buffer(&mut self, index: u32, buffer: &Buffer) -> Result<(), ClError> {
+        self.arg(index, &buffer.mem.handle)?;
+        self.held.push(buffer.clone());
+        Ok(())
     }
 
     /// Sets argument `index` to the 32-bit unsigned `value`.
-    pub fn arg_u32(&self, index: u32, value: u32) -> Result<(), ClError> {
+    pub fn arg_u32(&mut self, index: u32, value: u32) -> Result<(), ClError> {
         self.arg(index, &value)
     }
 
-    fn arg<T>(&self, index: u32, value: &T) -> Result<(), ClError> {
+    /// Sets argument `index` to the float `value`.
+    pub fn arg_f32(&mut self, index: u32, value: f32) -> Result<(), ClError> {
+        self.arg(index, &value)
+    }
+
+    fn arg<T>(&mut self, index: u32, value: &T) -> Result<(), ClError> {
         // SAFETY: OpenCL copies the `size_of::<T>()` bytes at `value` during the call; a
         // `cl_mem` argument is passed as a pointer to the handle, as the API wants.
         api::check("clSetKernelArg", unsafe {

@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use tern_backend_opencl::ops::Elementwise;
-use tern_backend_opencl::{ClError, Gpu, enumerate};
+use tern_backend_opencl::{Batch, ClError, Gpu, enumerate};
 use tern_core::backend::reference;
 
 /// The devices to test on, or none (with a note) where OpenCL is absent and not required.
@@ -88,14 +87,15 @@ proptest! {
     fn add_equals_the_reference(n in 1usize..700, seed in any::<u64>()) {
         for index in devices() {
             let gpu = Gpu::open(None, index).unwrap();
-            let ops = Elementwise::build(&gpu).unwrap();
             let mut rng = tern_core::testing::conformance::Rng::new(seed);
             let x = rng.activations(n);
             let y = rng.activations(n);
             let (bx, by) = (gpu.buffer(4 * n).unwrap(), gpu.buffer(4 * n).unwrap());
             gpu.write_f32(&bx, &x).unwrap();
             gpu.write_f32(&by, &y).unwrap();
-            ops.add(&gpu, &bx, &by, n).unwrap();
+            let mut batch = Batch::new();
+            gpu.add(&mut batch, bx.view(0, n).unwrap(), by.view(0, n).unwrap()).unwrap();
+            gpu.submit(&batch).unwrap();
             let mut got = vec![0f32; n];
             gpu.read_f32(&bx, &mut got).unwrap();
             let mut want = x.clone();

@@ -1,0 +1,106 @@
+//! Row and element-wise ops: norms, bias, residual add, SwiGLU, RoPE, and the raster copy.
+
+use tern_core::model::ModelConfig;
+use tern_core::numerics::rope::rope_angles;
+use tern_core::region::{Region, validate};
+
+use super::{Arg, Result, View, expect_len, threads, word};
+use crate::batch::Batch;
+use crate::error::ClError;
+use crate::gpu::Gpu;
+use crate::programs::Source;
+
+/// The `(cos, sin)` table [`Gpu::rope`] reads for rows at positions `first..first +
+/// n_tokens`, flattened: `half` pairs per row. Computed with the reference's own angles.
+pub fn rope_table(c: &ModelConfig, first: usize, n_tokens: usize) -> Vec<f32> {
+    let half = c.rope_dim / 2;
+    let mut pairs = vec![(0f32, 0f32); half];
+    let mut out = Vec::with_capacity(n_tokens * half * 2);
+    for t in 0..n_tokens {
+        rope_angles(c, first + t, &mut pairs);
+        out.extend(pairs.iter().flat_map(|&(c, s)| [c, s]));
+    }
+    out
+}
+
+impl Gpu {
+    fn binary(
+        &self,
+        op: &'static str,
+        batch: &mut Batch,
+        x: View<'_>,
+        y: View<'_>,
+        period: usize,
+        code: u32,
+    ) -> Result<()> {
+        let args = [
+            Arg::Buf(x.buf),
+            Arg::Buf(y.buf),
+            Arg::U32(word(op, x.len)?),
+            Arg::U32(word(op, x.offset)?),
+            Arg::U32(word(op, y.offset)?),
+            Arg::U32(word(op, period)?),
+            Arg::U32(code),
+        ];
+        self.record(batch, Source::Binary, &args, threads(x.len))
+    }
+
+    /// `x += y`.
+    pub fn add(&self, batch: &mut Batch, x: View<'_>, y: View<'_>) -> Result<()> {
+        expect_len("add", "y", &y, x.len)?;
+        self.binary("add", batch, x, y, 0, 0)
+    }
+
+    /// Adds `bias` (one row of f32) to every row of `x`.
+    pub fn add_bias(&self, batch: &mut Batch, x: View<'_>, bias: View<'_>) -> Result<()> {
+        const OP: &str = "add_bias";
+        if bias.len == 0 || x.len % bias.len != 0 {
+            return Err(ClError::shape(
+                OP,
+                format!("{} elements, not rows of {}", x.len, bias.len),
+            ));
+        }
+        self.binary(OP, batch, x, bias, bias.len, 0)
+    }
+
+    /// `gate = silu(gate) * up`.
+    pub fn swiglu(&self, batch: &mut Batch, gate: View<'_>, up: View<'_>) -> Result<()> {
+        expect_len("swiglu", "up", &up, gate.len)?;
+        self.binary("swiglu", batch, gate, up, 0, 1)
+    }
+
+    /// Copies each region from `src` to `dst` (32-bit elements), in order. The regions are
+    /// checked against both views first. Within one region the steps run in parallel, so a
+    /// region must not write one destination element twice (a later region may overwrite an
+    /// earlier one: the queue runs them in order).
+    pub fn raster(
+        &self,
+        batch: &mut Batch,
+        src: View<'_>,
+        dst: View<'_>,
+        regions: &[Region],
+    ) -> Result<()> {
+        const OP: &str = "raster";
+        validate(regions, src.len, dst.len).map_err(|e| ClError::shape(OP, format!("{e:?}")))?;
+        word(OP, src.offset + src.len)?;
+        word(OP, dst.offset + dst.len)?;
+        for r in regions {
+            if r.is_empty() {
+                continue;
+            }
+            let n = r.elements().unwrap_or(usize::MAX);
+            word(OP, n)?;
+            let mut args = vec![
+                Arg::Buf(src.buf),
+                Arg::Buf(dst.buf),
+                Arg::U32(word(OP, src.offset + r.src_offset)?),
+                Arg::U32(word(OP, dst.offset + r.dst_offset)?),
+            ];
+            for v in r.size.iter().chain(&r.src_stride).chain(&r.dst_stride) {
+                args.push(Arg::U32(word(OP, *v)?));
+            }
+            self.record(batch, Source::Raster, &args, threads(n))?;
+        }
+        Ok(())
+    }
+}

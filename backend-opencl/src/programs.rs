@@ -1,0 +1,120 @@
+//! Every kernel program: which OpenCL C files it is built from and with which defines. Each
+//! variant of a kernel family (a weight format, a cache format) is one source compiled with
+//! different defines, so the variant CI runs is the code a phone GPU runs.
+
+use tern_core::DType;
+
+/// Helpers every program starts with: exact f16 conversions, correctly rounded division and
+/// square root.
+const COMMON: &str = include_str!("../kernels/common.cl");
+/// ggml's exp and the f64-like pair sums the reference uses.
+const GGML_MATH: &str = include_str!("../kernels/ggml_math.cl");
+/// Block decoding of GGUF weight formats.
+const FORMATS: &str = include_str!("../kernels/formats.cl");
+
+/// A kernel program and its entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Source {
+    /// `matmul`: one work-item per (row, token), the reference's order (F32, F16, Q4_0,
+    /// Q4_1, Q5_1, Q8_0).
+    Matmul(DType),
+    /// `matmul_kquant`: Q4_K, Q5_K, Q6_K, activations quantized to Q8_K on the fly.
+    MatmulKQuant(DType),
+    /// `embed`: rows of an embedding table decoded to f32.
+    Embed(DType),
+    /// `round_act`: activations rounded to a matmul's input format (F16 or Q8_0).
+    RoundActivations(DType),
+    /// `kv_store`: key and value rows into an f32 (`false`) or f16 (`true`) cache.
+    KvStore { f16: bool },
+    /// `attention`: causal grouped-query attention over an f32 or f16 cache.
+    Attention { f16: bool },
+    /// `rms_norm`: RMS norm of rows (and heads, in place).
+    RmsNorm,
+    /// `binary`: add, bias and SwiGLU.
+    Binary,
+    /// `rope`: rotary position embedding, both pairings.
+    Rope,
+    /// `raster`: one strided region copy.
+    Raster,
+}
+
+/// The define naming a weight format in `formats.cl`.
+fn format_define(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "FMT_F32",
+        DType::F16 => "FMT_F16",
+        DType::Q4_0 => "FMT_Q4_0",
+        DType::Q4_1 => "FMT_Q4_1",
+        DType::Q5_1 => "FMT_Q5_1",
+        DType::Q8_0 => "FMT_Q8_0",
+        DType::Q4_K => "FMT_Q4_K",
+        DType::Q5_K => "FMT_Q5_K",
+        DType::Q6_K => "FMT_Q6_K",
+        _ => "FMT_UNSUPPORTED",
+    }
+}
+
+impl Source {
+    /// The program's name, for build errors.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Source::Matmul(_) => "matmul.cl",
+            Source::MatmulKQuant(_) => "matmul_kquant.cl",
+            Source::Embed(_) => "embed.cl",
+            Source::RoundActivations(_) => "round_act.cl",
+            Source::KvStore { .. } => "kv_store.cl",
+            Source::Attention { .. } => "attention.cl",
+            Source::RmsNorm => "rms_norm.cl",
+            Source::Binary => "binary.cl",
+            Source::Rope => "rope.cl",
+            Source::Raster => "raster.cl",
+        }
+    }
+
+    /// The kernel function the program's entry point is.
+    pub(crate) fn entry(self) -> &'static str {
+        self.name().trim_end_matches(".cl")
+    }
+
+    /// The program's text: the shared helpers, then its own file.
+    pub(crate) fn text(self) -> String {
+        let own = match self {
+            Source::Matmul(_) => include_str!("../kernels/matmul.cl"),
+            Source::MatmulKQuant(_) => include_str!("../kernels/matmul_kquant.cl"),
+            Source::Embed(_) => include_str!("../kernels/embed.cl"),
+            Source::RoundActivations(_) => include_str!("../kernels/round_act.cl"),
+            Source::KvStore { .. } => include_str!("../kernels/kv_store.cl"),
+            Source::Attention { .. } => include_str!("../kernels/attention.cl"),
+            Source::RmsNorm => include_str!("../kernels/rms_norm.cl"),
+            Source::Binary => include_str!("../kernels/binary.cl"),
+            Source::Rope => include_str!("../kernels/rope.cl"),
+            Source::Raster => include_str!("../kernels/raster.cl"),
+        };
+        let mut text = String::from(COMMON);
+        text.push_str(GGML_MATH);
+        if matches!(self, Source::Matmul(_) | Source::Embed(_)) {
+            text.push_str(FORMATS);
+        }
+        text.push_str(own);
+        text
+    }
+
+    /// The compiler options: OpenCL C 1.2 and the variant's defines. No fast-math option:
+    /// the kernels count on IEEE arithmetic.
+    pub(crate) fn options(self) -> String {
+        let define = match self {
+            Source::Matmul(t) | Source::MatmulKQuant(t) | Source::Embed(t) => format_define(t),
+            Source::RoundActivations(DType::F16) => "ACT_F16",
+            Source::RoundActivations(_) => "ACT_Q8_0",
+            Source::KvStore { f16 } | Source::Attention { f16 } => {
+                if f16 {
+                    "KV_F16"
+                } else {
+                    "KV_F32"
+                }
+            }
+            Source::RmsNorm | Source::Binary | Source::Rope | Source::Raster => "TERN",
+        };
+        format!("-cl-std=CL1.2 -D {define}")
+    }
+}
