@@ -1,10 +1,10 @@
 //! Row and element-wise ops: norms, bias, residual add, SwiGLU, RoPE, and the raster copy.
 
-use tern_core::model::ModelConfig;
+use tern_core::model::{ModelConfig, RopeStyle};
 use tern_core::numerics::rope::rope_angles;
 use tern_core::region::{Region, validate};
 
-use super::{Arg, Result, View, expect_len, threads, word};
+use super::{Arg, Result, View, expect_len, groups, threads, word};
 use crate::batch::Batch;
 use crate::error::ClError;
 use crate::gpu::Gpu;
@@ -24,6 +24,66 @@ pub fn rope_table(c: &ModelConfig, first: usize, n_tokens: usize) -> Vec<f32> {
 }
 
 impl Gpu {
+    fn norm(
+        &self,
+        op: &'static str,
+        batch: &mut Batch,
+        x: View<'_>,
+        weight: View<'_>,
+        eps: f32,
+        out: View<'_>,
+    ) -> Result<()> {
+        let cols = weight.len;
+        if cols == 0 || x.len % cols != 0 {
+            return Err(ClError::shape(
+                op,
+                format!("{} elements, not rows of {cols}", x.len),
+            ));
+        }
+        expect_len(op, "out", &out, x.len)?;
+        let rows = x.len / cols;
+        word(op, x.offset + x.len)?;
+        word(op, weight.offset + weight.len)?;
+        word(op, out.offset + out.len)?;
+        let args = [
+            Arg::Buf(x.buf),
+            Arg::Buf(weight.buf),
+            Arg::Buf(out.buf),
+            Arg::U32(word(op, rows)?),
+            Arg::U32(word(op, cols)?),
+            Arg::U32(word(op, x.offset)?),
+            Arg::U32(word(op, weight.offset)?),
+            Arg::U32(word(op, out.offset)?),
+            Arg::F32(eps),
+        ];
+        // One work-group per row; the kernel skips the one group of an empty `x`.
+        self.record(batch, Source::RmsNorm, &args, groups(rows.max(1), 1, 1))
+    }
+
+    /// Normalises each `weight.len`-wide row of `x` into `out` (RMS norm times `weight`, one
+    /// row of f32).
+    pub fn rms_norm(
+        &self,
+        batch: &mut Batch,
+        x: View<'_>,
+        weight: View<'_>,
+        eps: f32,
+        out: View<'_>,
+    ) -> Result<()> {
+        self.norm("rms_norm", batch, x, weight, eps, out)
+    }
+
+    /// Normalises every `weight.len`-wide head of `x` in place (qwen3's q/k norm).
+    pub fn head_norm(
+        &self,
+        batch: &mut Batch,
+        x: View<'_>,
+        weight: View<'_>,
+        eps: f32,
+    ) -> Result<()> {
+        self.norm("head_norm", batch, x, weight, eps, x)
+    }
+
     fn binary(
         &self,
         op: &'static str,
@@ -67,6 +127,55 @@ impl Gpu {
     pub fn swiglu(&self, batch: &mut Batch, gate: View<'_>, up: View<'_>) -> Result<()> {
         expect_len("swiglu", "up", &up, gate.len)?;
         self.binary("swiglu", batch, gate, up, 0, 1)
+    }
+
+    /// Rotates every head of every token row of `x` (rows of `n_heads * head_dim`), with
+    /// `table` from [`rope_table`] for the rows' positions.
+    pub fn rope(
+        &self,
+        batch: &mut Batch,
+        x: View<'_>,
+        n_heads: usize,
+        c: &ModelConfig,
+        table: View<'_>,
+    ) -> Result<()> {
+        const OP: &str = "rope";
+        let width = n_heads * c.head_dim;
+        let half = c.rope_dim / 2;
+        if width == 0 || x.len % width != 0 || c.rope_dim > c.head_dim {
+            return Err(ClError::shape(
+                OP,
+                format!(
+                    "{} elements, {n_heads} heads of {}, rope_dim {}",
+                    x.len, c.head_dim, c.rope_dim
+                ),
+            ));
+        }
+        let tokens = x.len / width;
+        expect_len(OP, "table", &table, tokens * half * 2)?;
+        if table.offset % 2 != 0 {
+            return Err(ClError::shape(OP, "the table must start at an even word"));
+        }
+        word(OP, x.offset + x.len)?;
+        word(OP, table.offset + table.len)?;
+        let style = match c.rope_style {
+            RopeStyle::AdjacentPairs => 0,
+            RopeStyle::HalfSplit => 1,
+        };
+        let n = tokens * n_heads * half;
+        word(OP, n)?;
+        let args = [
+            Arg::Buf(x.buf),
+            Arg::Buf(table.buf),
+            Arg::U32(word(OP, tokens)?),
+            Arg::U32(word(OP, n_heads)?),
+            Arg::U32(word(OP, c.head_dim)?),
+            Arg::U32(word(OP, half)?),
+            Arg::U32(style),
+            Arg::U32(word(OP, x.offset)?),
+            Arg::U32(word(OP, table.offset / 2)?),
+        ];
+        self.record(batch, Source::Rope, &args, threads(n))
     }
 
     /// Copies each region from `src` to `dst` (32-bit elements), in order. The regions are
