@@ -2,8 +2,10 @@
 //! backend's semantics (core/src/backend/reference). Every op checks its shapes against the
 //! buffers it is given before adding anything.
 
+mod attention;
 mod pointwise;
 
+pub use attention::{AttentionShape, DeviceKv, KvFormat};
 pub use pointwise::rope_table;
 
 use crate::batch::Batch;
