@@ -2,8 +2,10 @@
 //! backend's semantics (core/src/backend/reference). Every op checks its shapes against the
 //! buffers it is given before adding anything.
 
+mod linear;
 mod pointwise;
 
+pub use linear::{DeviceWeight, EMBED_FORMATS, Layout, MATMUL_FORMATS, ROW_GROUP};
 pub use pointwise::rope_table;
 
 use crate::batch::Batch;
