@@ -25,4 +25,4 @@ pub use batch::Batch;
 pub use device::{DeviceInfo, DeviceKind, Extensions, enumerate};
 pub use error::{ClError, code_name};
 pub use gpu::{Buffer, Gpu, Kernel, Program};
-pub use ops::{AttentionShape, DeviceKv, KvFormat, View};
+pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, View};

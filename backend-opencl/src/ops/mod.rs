@@ -3,9 +3,11 @@
 //! buffers it is given before adding anything.
 
 mod attention;
+mod linear;
 mod pointwise;
 
 pub use attention::{AttentionShape, DeviceKv, KvFormat};
+pub use linear::{DeviceWeight, EMBED_FORMATS, Layout, MATMUL_FORMATS, ROW_GROUP};
 pub use pointwise::rope_table;
 
 use crate::batch::Batch;

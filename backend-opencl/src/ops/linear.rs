@@ -1,0 +1,332 @@
+//! Weights on the device, the matmul and the embedding lookup.
+
+use tern_core::DType;
+use tern_core::model::WeightView;
+
+use super::{Arg, Result, View, expect_len, groups, threads, word};
+use crate::batch::Batch;
+use crate::error::ClError;
+use crate::gpu::{Buffer, Gpu};
+use crate::programs::Source;
+
+/// How a weight's blocks lie in device memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// As the file stores them, row after row: embedding tables (one row read per token),
+    /// norm weights and biases.
+    Rows,
+    /// Matrices for the matmul kernels: rows in groups of [`ROW_GROUP`], block `b` of the
+    /// group's rows side by side, so the work-items of a work-group (one row each) read
+    /// neighbouring bytes at every step (coalesced loads on a GPU).
+    Interleaved,
+}
+
+/// Rows per group of [`Layout::Interleaved`]: the matmul kernels' work-group size (64 in
+/// their `block_at`).
+pub const ROW_GROUP: usize = 64;
+const _: () = assert!(ROW_GROUP == super::GROUP);
+
+/// A weight tensor uploaded once (dequantized to f32 where no kernel reads its format).
+pub struct DeviceWeight {
+    pub(crate) buf: Buffer,
+    /// How the blocks lie in `buf`: as the file stores them, or interleaved for the matmuls.
+    pub layout: Layout,
+    /// Encoding of the bytes on the device: the file's type, or F32 for a weight dequantized
+    /// at upload.
+    pub dtype: DType,
+    /// The format the file stores, whose activation rounding the matmul applies (the
+    /// reference rounds activations to the partner format of the stored weights), so a
+    /// weight dequantized at upload computes what the stored one would.
+    pub stored: DType,
+    /// Rows of the matrix: a matmul's outputs, or an embedding table's tokens.
+    pub rows: usize,
+    /// Elements per row: a matmul's inputs; a whole number of `dtype` blocks.
+    pub cols: usize,
+}
+
+impl DeviceWeight {
+    /// Uploads `w` in the file's layout ([`Layout::Rows`]): for embedding tables, norm
+    /// weights and biases.
+    pub fn rows(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
+        check_size(w)?;
+        Ok(DeviceWeight {
+            buf: gpu.buffer_from(w.data)?,
+            layout: Layout::Rows,
+            dtype: w.dtype,
+            stored: w.dtype,
+            rows: w.rows,
+            cols: w.cols,
+        })
+    }
+
+    /// Uploads `w` repacked for the matmul kernels ([`Layout::Interleaved`]).
+    pub fn matrix(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
+        check_size(w)?;
+        Ok(DeviceWeight {
+            buf: gpu.buffer_from(&interleave(w))?,
+            layout: Layout::Interleaved,
+            dtype: w.dtype,
+            stored: w.dtype,
+            rows: w.rows,
+            cols: w.cols,
+        })
+    }
+
+    /// A matrix dequantized to f32 by the caller from `stored`, keeping `stored`'s
+    /// activation rounding.
+    pub fn dequantized_matrix(
+        gpu: &Gpu,
+        w: &WeightView<'_>,
+        stored: DType,
+    ) -> Result<DeviceWeight> {
+        let mut weight = DeviceWeight::matrix(gpu, w)?;
+        weight.stored = stored;
+        Ok(weight)
+    }
+
+    /// Bytes of device memory the weight takes.
+    pub fn bytes(&self) -> u64 {
+        self.buf.bytes() as u64
+    }
+
+    /// The weight as f32 words, for kernels that read plain f32 rows (norms, biases).
+    pub fn f32_view(&self, op: &'static str) -> Result<View<'_>> {
+        self.expect_layout(op, Layout::Rows)?;
+        if self.dtype != DType::F32 {
+            return Err(ClError::Unsupported {
+                op,
+                what: format!("{:?} weights (only F32)", self.dtype),
+            });
+        }
+        self.buf.view(0, self.rows * self.cols)
+    }
+
+    fn expect_layout(&self, op: &'static str, layout: Layout) -> Result<()> {
+        if self.layout == layout {
+            Ok(())
+        } else {
+            Err(ClError::shape(
+                op,
+                format!(
+                    "weights in the {:?} layout, the kernel reads {layout:?}",
+                    self.layout
+                ),
+            ))
+        }
+    }
+}
+
+/// Checks that `w`'s bytes are its shape's, and that offsets into them fit the kernels'
+/// 32-bit indexing.
+fn check_size(w: &WeightView<'_>) -> Result<()> {
+    let block = w.dtype.block_len();
+    let expected = w
+        .rows
+        .checked_mul(w.cols / block)
+        .and_then(|b| b.checked_mul(w.dtype.block_bytes()));
+    if w.cols % block != 0 || expected != Some(w.data.len()) {
+        return Err(ClError::shape(
+            "weight upload",
+            format!(
+                "`{}`: {} bytes for {} x {} {:?}",
+                w.name,
+                w.data.len(),
+                w.rows,
+                w.cols,
+                w.dtype
+            ),
+        ));
+    }
+    word("weight upload", w.data.len())?;
+    Ok(())
+}
+
+/// `w`'s blocks in [`Layout::Interleaved`] order: group `g` of [`ROW_GROUP`] rows (the last
+/// one possibly shorter), block `b`, row `lane` of the group.
+fn interleave(w: &WeightView<'_>) -> Vec<u8> {
+    let bb = w.dtype.block_bytes();
+    let nb = w.cols / w.dtype.block_len();
+    let mut out = Vec::with_capacity(w.data.len());
+    for first in (0..w.rows).step_by(ROW_GROUP) {
+        let group = (w.rows - first).min(ROW_GROUP);
+        for b in 0..nb {
+            for r in first..first + group {
+                let at = (r * nb + b) * bb;
+                out.extend_from_slice(&w.data[at..at + bb]);
+            }
+        }
+    }
+    out
+}
+
+/// Weight formats the matmul kernels read as stored.
+pub const MATMUL_FORMATS: [DType; 9] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_1,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q5_K,
+    DType::Q6_K,
+];
+
+/// Table formats the embedding kernel reads as stored.
+pub const EMBED_FORMATS: [DType; 6] = [
+    DType::F32,
+    DType::F16,
+    DType::Q4_0,
+    DType::Q8_0,
+    DType::Q4_K,
+    DType::Q6_K,
+];
+
+fn matmul_source(dtype: DType) -> Option<Source> {
+    match dtype {
+        DType::Q4_K | DType::Q5_K | DType::Q6_K => Some(Source::MatmulKQuant(dtype)),
+        _ if MATMUL_FORMATS.contains(&dtype) => Some(Source::Matmul(dtype)),
+        _ => None,
+    }
+}
+
+/// The kernel that rounds activations as the reference does for weights stored as
+/// `stored`, with the elements it rounds together; `None` keeps them f32 (F32 weights, and
+/// BF16, which has no rounding kernel). The K-quant kernels quantize their activations
+/// themselves (and K-quants are never dequantized at upload).
+fn round_source(stored: DType) -> Option<(Source, usize)> {
+    match stored {
+        DType::F16 => Some((Source::RoundActivations(DType::F16), 1)),
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
+            Some((Source::RoundActivations(DType::Q8_0), 32))
+        }
+        _ => None,
+    }
+}
+
+/// `a * b`, or a shape error where it overflows.
+fn product(op: &'static str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| ClError::shape(op, format!("{a} x {b} elements")))
+}
+
+/// Checks that `view` lies inside its buffer, at indices a kernel's 32-bit arithmetic
+/// reaches.
+fn inside(op: &'static str, what: &str, view: &View<'_>) -> Result<()> {
+    match view.offset.checked_add(view.len) {
+        Some(end) if end <= view.buf.words() => word(op, end).map(|_| ()),
+        _ => Err(ClError::shape(
+            op,
+            format!(
+                "{what}: words {}..+{} outside a {}-word buffer",
+                view.offset,
+                view.len,
+                view.buf.words()
+            ),
+        )),
+    }
+}
+
+impl Gpu {
+    /// `out[t] = W x[t]` for every `w.cols`-wide row `t` of `x`. `scratch` (as long as `x`)
+    /// receives `x` rounded to the activation format of W's type, as the reference rounds
+    /// it (unused for F32 and K-quant weights).
+    pub fn matmul(
+        &self,
+        batch: &mut Batch,
+        w: &DeviceWeight,
+        x: View<'_>,
+        scratch: View<'_>,
+        out: View<'_>,
+    ) -> Result<()> {
+        const OP: &str = "matmul";
+        let source = matmul_source(w.dtype).ok_or_else(|| ClError::Unsupported {
+            op: OP,
+            what: format!("{:?} weights", w.dtype),
+        })?;
+        w.expect_layout(OP, Layout::Interleaved)?;
+        if w.cols == 0 || x.len % w.cols != 0 {
+            return Err(ClError::shape(
+                OP,
+                format!("x holds {} elements, not rows of {}", x.len, w.cols),
+            ));
+        }
+        let tokens = x.len / w.cols;
+        expect_len(OP, "out", &out, product(OP, tokens, w.rows)?)?;
+        let round = round_source(w.stored);
+        if round.is_some() {
+            expect_len(OP, "scratch", &scratch, x.len)?;
+            inside(OP, "scratch", &scratch)?;
+        }
+        inside(OP, "x", &x)?;
+        inside(OP, "out", &out)?;
+        if out.len == 0 {
+            // No rows or no tokens: nothing to compute (and OpenCL 1.2 refuses empty ranges).
+            return Ok(());
+        }
+        let (rows, cols) = (word(OP, w.rows)?, word(OP, w.cols)?);
+        // Built before anything is recorded, so a failed build leaves the batch as it was.
+        self.built(source)?;
+        let input = match round {
+            Some((round, block)) => {
+                let args = [
+                    Arg::Buf(x.buf),
+                    Arg::Buf(scratch.buf),
+                    Arg::U32(word(OP, x.len)?),
+                    Arg::U32(word(OP, x.offset)?),
+                    Arg::U32(word(OP, scratch.offset)?),
+                ];
+                self.record(batch, round, &args, threads(x.len.div_ceil(block)))?;
+                scratch
+            }
+            None => x,
+        };
+        let mut args = vec![
+            Arg::Buf(&w.buf),
+            Arg::Buf(input.buf),
+            Arg::Buf(out.buf),
+            Arg::U32(rows),
+            Arg::U32(cols),
+            Arg::U32(word(OP, input.offset)?),
+            Arg::U32(word(OP, out.offset)?),
+        ];
+        if matches!(w.dtype, DType::Q4_1 | DType::Q5_1) {
+            // Their block sums come from the unrounded activations.
+            args.extend([Arg::Buf(x.buf), Arg::U32(word(OP, x.offset)?)]);
+        }
+        let range = groups(w.rows.div_ceil(ROW_GROUP), 1, tokens);
+        self.record(batch, source, &args, range)
+    }
+
+    /// `out[t]` = row `tokens[t]` of `table` as f32; ids past the last row give zeros.
+    pub fn embed(
+        &self,
+        batch: &mut Batch,
+        table: &DeviceWeight,
+        tokens: View<'_>,
+        out: View<'_>,
+    ) -> Result<()> {
+        const OP: &str = "embed";
+        if !EMBED_FORMATS.contains(&table.dtype) {
+            return Err(ClError::Unsupported {
+                op: OP,
+                what: format!("{:?} tables", table.dtype),
+            });
+        }
+        table.expect_layout(OP, Layout::Rows)?;
+        expect_len(OP, "out", &out, product(OP, tokens.len, table.cols)?)?;
+        inside(OP, "tokens", &tokens)?;
+        inside(OP, "out", &out)?;
+        let args = [
+            Arg::Buf(&table.buf),
+            Arg::Buf(tokens.buf),
+            Arg::Buf(out.buf),
+            Arg::U32(word(OP, table.rows)?),
+            Arg::U32(word(OP, table.cols)?),
+            Arg::U32(word(OP, tokens.len)?),
+            Arg::U32(word(OP, tokens.offset)?),
+            Arg::U32(word(OP, out.offset)?),
+        ];
+        self.record(batch, Source::Embed(table.dtype), &args, threads(out.len))
+    }
+}
