@@ -60,10 +60,44 @@ float round_f16(float f) {
     return f16_bits_to_f32(f32_to_f16_bits(f));
 }
 
-// a * b + c rounded once: OpenCL's full profile requires `fma` to be correctly rounded.
+#if defined(SOFT_FMA)
+// a * b + c rounded once, from exact parts, for devices whose `fma` is software that flushes
+// subnormals (no CL_FP_FMA or no CL_FP_DENORM: rusticl on llvmpipe, through libclc): the
+// product split as Dekker's two-product and the sum as Knuth's two-sum, in plain multiplies
+// and adds, which keep subnormals. Correctly rounded except where the exact value lies within
+// 2^-48 of a midpoint between two floats, and where the product's rounding error falls
+// below the smallest subnormal with a nonzero addend.
+float fma_rn(float a, float b, float c) {
+    float p = a * b;
+    if (!(fabs(p) < 1e37f) || !(fabs(c) < 1e37f)) {
+        // Infinities, NaNs and values near overflow, where the splits would overflow.
+        return p + c;
+    }
+    if (c == 0.0f) {
+        // The rounded product, whose sign survives where its error term underflows; a
+        // product that is exactly zero adds the signed zeros as IEEE adds them.
+        return a == 0.0f || b == 0.0f ? p + c : p;
+    }
+    const float split = 4097.0f; // 2^12 + 1
+    float ta = split * a;
+    float ahi = ta - (ta - a);
+    float alo = a - ahi;
+    float tb = split * b;
+    float bhi = tb - (tb - b);
+    float blo = b - bhi;
+    float e = ((ahi * bhi - p) + ahi * blo + alo * bhi) + alo * blo;
+    float s = p + c;
+    float bb = s - p;
+    float t = (p - (s - bb)) + (c - bb);
+    return s + (t + e);
+}
+#else
+// a * b + c rounded once: OpenCL's full profile requires `fma` to be correctly rounded, and
+// this device does it in hardware, subnormals kept (CL_FP_FMA and CL_FP_DENORM).
 float fma_rn(float a, float b, float c) {
     return fma(a, b, c);
 }
+#endif
 
 // a / b rounded to nearest: the device's quotient (OpenCL allows 2.5 ulp) corrected with
 // exact residuals, as the reference divides in IEEE arithmetic.

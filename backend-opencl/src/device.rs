@@ -82,6 +82,10 @@ pub struct DeviceInfo {
     pub local_memory: u64,
     /// The optional extensions it has.
     pub extensions: Extensions,
+    /// Whether `fma` runs in hardware and f32 arithmetic keeps subnormals (CL_FP_FMA and
+    /// CL_FP_DENORM): the kernels then call `fma` directly; elsewhere they build it from
+    /// plain multiplies and adds, which a software `fma` (libclc's) would not match.
+    pub hardware_fma: bool,
 }
 
 /// A device of the library, with its handle (valid for as long as the library is open).
@@ -172,6 +176,7 @@ fn describe(api: &Api, id: Handle, index: usize, platform: String) -> Result<Dev
         t if t & 2 != 0 => DeviceKind::Cpu,
         _ => DeviceKind::Other,
     };
+    let fp_config = scalar::<u64>(info(api::DEVICE_SINGLE_FP_CONFIG))?;
     Ok(DeviceInfo {
         index,
         platform,
@@ -186,6 +191,7 @@ fn describe(api: &Api, id: Handle, index: usize, platform: String) -> Result<Dev
         max_buffer: scalar::<u64>(info(api::DEVICE_MAX_MEM_ALLOC_SIZE))?,
         local_memory: scalar::<u64>(info(api::DEVICE_LOCAL_MEM_SIZE))?,
         extensions: Extensions::parse(&string(info(api::DEVICE_EXTENSIONS))?),
+        hardware_fma: fp_config & (api::FP_FMA | api::FP_DENORM) == api::FP_FMA | api::FP_DENORM,
     })
 }
 

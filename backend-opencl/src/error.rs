@@ -24,6 +24,10 @@ pub enum ClError {
     /// The library found no platform with a device.
     #[error("no OpenCL device: {0}")]
     NoDevice(String),
+    /// `--backend auto` wants a GPU and the library offers only CPU implementations (PoCL,
+    /// rusticl on llvmpipe), which the CPU backend beats; the names of those there are.
+    #[error("no OpenCL GPU (only {}, a CPU implementation)", .0.join(", "))]
+    NoGpu(Vec<String>),
     /// A device index past the last device.
     #[error("no OpenCL device with index {index} ({count} found)")]
     NoSuchDevice {
@@ -48,15 +52,13 @@ pub enum ClError {
         /// The status it returned.
         code: i32,
     },
-    /// The device could not allocate a buffer.
-    #[error(
-        "out of OpenCL device memory: a buffer of {bytes} bytes (the device's largest is {limit})"
-    )]
+    /// A buffer could not be allocated.
+    #[error("out of {memory} memory: a buffer of {bytes} bytes did not fit")]
     OutOfMemory {
+        /// Which memory: "OpenCL device" (and the device's largest buffer) or "host".
+        memory: String,
         /// The size asked for.
         bytes: usize,
-        /// The device's largest single buffer.
-        limit: u64,
     },
     /// An op the backend has no kernel for.
     #[error("OpenCL has no kernel for {op} on {what}")]

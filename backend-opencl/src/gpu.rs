@@ -107,10 +107,7 @@ impl Gpu {
     pub fn buffer(&self, bytes: usize) -> Result<Buffer, ClError> {
         let s = &self.shared;
         if bytes as u64 > self.info.max_buffer {
-            return Err(ClError::OutOfMemory {
-                bytes,
-                limit: self.info.max_buffer,
-            });
+            return Err(self.out_of_memory(bytes));
         }
         let mut status = 0;
         // SAFETY: a plain read-write buffer of this context, no host pointer.
@@ -124,10 +121,7 @@ impl Gpu {
             )
         };
         if status == api::MEM_OBJECT_ALLOCATION_FAILURE || status == api::OUT_OF_RESOURCES {
-            return Err(ClError::OutOfMemory {
-                bytes,
-                limit: self.info.max_buffer,
-            });
+            return Err(self.out_of_memory(bytes));
         }
         api::check("clCreateBuffer", status)?;
         s.allocations.fetch_add(1, Ordering::Relaxed);
@@ -138,6 +132,16 @@ impl Gpu {
             }),
             bytes,
         })
+    }
+
+    fn out_of_memory(&self, bytes: usize) -> ClError {
+        ClError::OutOfMemory {
+            memory: format!(
+                "OpenCL device (largest buffer {} MiB)",
+                self.info.max_buffer >> 20
+            ),
+            bytes,
+        }
     }
 
     /// A buffer holding a copy of `data`.
@@ -271,7 +275,8 @@ impl Gpu {
         if let Some(p) = programs.get(&source) {
             return Ok(Arc::clone(p));
         }
-        let program = Arc::new(self.program(source.name(), &source.text(), &source.options())?);
+        let program =
+            Arc::new(self.program(source.name(), &source.text(), &source.options(&self.info))?);
         programs.insert(source, Arc::clone(&program));
         Ok(program)
     }
@@ -317,6 +322,12 @@ struct Mem {
     shared: Arc<Shared>,
     handle: Handle,
 }
+
+// SAFETY: a memory object may be used and released from any thread (OpenCL 1.2 makes
+// every call but `clSetKernelArg` thread-safe).
+unsafe impl Send for Mem {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Mem {}
 
 impl Drop for Mem {
     fn drop(&mut self) {

@@ -8,6 +8,10 @@
 //!   OpenCL C 1.2 sources (a failed build gives the driver log's first line), [`Kernel`]s.
 //! - [`ops`]: the ops of a step as kernels added to a [`Batch`], with the reference
 //!   backend's semantics.
+//! - [`DeviceModel`]: a model's weights uploaded once; [`DeviceSession`]: a KV cache and
+//!   step memory on the device, core's plan of each step shape made into a batch once and
+//!   enqueued again. Both meet core's step contract ([`tern_core::exec::Executor`]);
+//!   [`load`] opens the device a [`DeviceChoice`] names and uploads a model.
 //!
 //! Only OpenCL 1.2 is required; `cl_khr_fp16`, subgroups, integer dot products and command
 //! buffers are reported for kernels to choose from, each with a fallback.
@@ -16,13 +20,19 @@ mod api;
 mod batch;
 mod device;
 mod error;
+mod executor;
 mod gpu;
+mod model;
 pub mod ops;
 mod programs;
+mod session;
 
 pub use api::{LIBRARY_ENV, LIBRARY_NAMES};
 pub use batch::Batch;
 pub use device::{DeviceInfo, DeviceKind, Extensions, enumerate};
 pub use error::{ClError, code_name};
+pub use executor::{BACKEND, DeviceChoice, is_real_gpu, load};
 pub use gpu::{Buffer, Gpu, Kernel, Program};
+pub use model::DeviceModel;
 pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, View};
+pub use session::{DeviceSession, DeviceStepError};

@@ -4,6 +4,8 @@
 
 use tern_core::DType;
 
+use crate::device::DeviceInfo;
+
 /// Helpers every program starts with: exact f16 conversions, correctly rounded division and
 /// square root.
 const COMMON: &str = include_str!("../kernels/common.cl");
@@ -36,6 +38,22 @@ pub(crate) enum Source {
     Rope,
     /// `raster`: one strided region copy.
     Raster,
+}
+
+impl Source {
+    /// The programs every model's steps run, whatever its weight formats (a load builds
+    /// them first, so a driver that cannot compile one fails before any upload).
+    pub(crate) const EVERY_MODEL: [Source; 9] = [
+        Source::RmsNorm,
+        Source::Binary,
+        Source::Rope,
+        Source::Raster,
+        Source::KvStore { f16: false },
+        Source::KvStore { f16: true },
+        Source::Attention { f16: false },
+        Source::Attention { f16: true },
+        Source::RoundActivations(DType::Q8_0),
+    ];
 }
 
 /// The define naming a weight format in `formats.cl`.
@@ -99,9 +117,10 @@ impl Source {
         text
     }
 
-    /// The compiler options: OpenCL C 1.2 and the variant's defines. No fast-math option:
-    /// the kernels count on IEEE arithmetic.
-    pub(crate) fn options(self) -> String {
+    /// The compiler options for `device`: OpenCL C 1.2, the variant's defines, and
+    /// `SOFT_FMA` where the device's `fma` is not hardware keeping subnormals. No fast-math
+    /// option: the kernels count on IEEE arithmetic.
+    pub(crate) fn options(self, device: &DeviceInfo) -> String {
         let define = match self {
             Source::Matmul(t) | Source::MatmulKQuant(t) | Source::Embed(t) => format_define(t),
             Source::RoundActivations(DType::F16) => "ACT_F16",
@@ -115,6 +134,11 @@ impl Source {
             }
             Source::RmsNorm | Source::Binary | Source::Rope | Source::Raster => "TERN",
         };
-        format!("-cl-std=CL1.2 -D {define}")
+        let fma = if device.hardware_fma {
+            ""
+        } else {
+            " -D SOFT_FMA"
+        };
+        format!("-cl-std=CL1.2 -D {define}{fma}")
     }
 }

@@ -7,9 +7,9 @@
 //! memory once its shape has been seen. The activations keep the arena layout core planned
 //! for the CPU ([`Plan::span`]), so the device runs the very plan the CPU backends run.
 
+use tern_core::exec::device_io::{StepIo, scores_len};
 use tern_core::exec::{StepError, check_step};
 use tern_core::model::{ModelConfig, WeightId};
-use tern_core::numerics::rope::rope_angles;
 use tern_core::plan::{Buf, LogitRows, Op, Plan};
 use tern_core::region::Region;
 
@@ -30,37 +30,6 @@ pub enum DeviceStepError {
     Device(#[from] VkError),
 }
 
-/// Where a step's inputs and results sit in the host-visible buffer, in 32-bit words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct IoLayout {
-    /// Most tokens and logit rows a step may have.
-    max_tokens: usize,
-    max_logit_rows: usize,
-    /// Word 0 holds the step's first position; then the token ids, the RoPE (cos, sin)
-    /// table (at an even word, as the kernel reads pairs), and the logits.
-    tokens: usize,
-    rope: usize,
-    logits: usize,
-    words: usize,
-}
-
-impl IoLayout {
-    fn new(c: &ModelConfig, max_tokens: usize, max_logit_rows: usize) -> Option<IoLayout> {
-        let tokens = 1;
-        let rope = (tokens + max_tokens).next_multiple_of(2);
-        let logits = rope.checked_add(max_tokens.checked_mul(c.rope_dim / 2 * 2)?)?;
-        let words = logits.checked_add(max_logit_rows.checked_mul(c.n_vocab)?)?;
-        Some(IoLayout {
-            max_tokens,
-            max_logit_rows,
-            tokens,
-            rope,
-            logits,
-            words,
-        })
-    }
-}
-
 /// A step shape's recording.
 struct Recording {
     n_tokens: usize,
@@ -76,11 +45,12 @@ pub struct DeviceSession<'m> {
     acts: Buffer,
     /// Attention's scores: `n_ctx` floats per (token, head) of the largest step.
     scores: Buffer,
-    /// Inputs and results, mapped by the host (see [`IoLayout`]).
+    /// Inputs and results, mapped by the host (see [`StepIo`]).
     io: Buffer,
-    layout: IoLayout,
+    layout: StepIo,
     recordings: Vec<Recording>,
-    rope: Vec<f32>,
+    /// The step's input words (see [`StepIo::inputs`]).
+    inputs: Vec<u32>,
     pairs: Vec<(f32, f32)>,
     logit_bytes: Vec<u8>,
     logits: Vec<f32>,
@@ -100,9 +70,9 @@ impl<'m> DeviceSession<'m> {
         let n_batch = n_batch.clamp(1, n_ctx.max(1));
         let kv = DeviceKv::new(&model.gpu, c.n_layer, n_ctx, c.kv_width(), kv_format)?;
         let too_large = || VkError::shape("session", "the step buffers' sizes overflow");
-        let layout = IoLayout::new(&c, n_batch, 1).ok_or_else(too_large)?;
+        let layout = StepIo::new(&c, n_batch, 1).ok_or_else(too_large)?;
         let plan = plan_for(&c, n_batch, n_ctx, LogitRows::Last)?;
-        let scores = scores_words(&c, n_batch, n_ctx).ok_or_else(too_large)?;
+        let scores = scores_len(&c, n_batch, n_ctx).ok_or_else(too_large)?;
         let gpu = &model.gpu;
         Ok(DeviceSession {
             model,
@@ -112,7 +82,7 @@ impl<'m> DeviceSession<'m> {
             io: gpu.host_buffer(layout.words as u64 * 4)?,
             layout,
             recordings: Vec::new(),
-            rope: Vec::with_capacity(n_batch * (c.rope_dim / 2) * 2),
+            inputs: Vec::with_capacity(layout.logits),
             pairs: vec![(0.0, 0.0); c.rope_dim / 2],
             logit_bytes: vec![0; c.n_vocab * 4],
             logits: vec![0.0; c.n_vocab],
@@ -153,17 +123,10 @@ impl<'m> DeviceSession<'m> {
         self.fit(plan)?;
         let c = *self.model.config();
         let n = tokens.len();
-        self.rope.clear();
-        for t in 0..n {
-            rope_angles(&c, pos + t, &mut self.pairs);
-            self.rope
-                .extend(self.pairs.iter().flat_map(|&(c, s)| [c, s]));
-        }
-        let pos_word = u32::try_from(pos)
-            .map_err(|_| VkError::shape("step", format!("position {pos} past 32 bits")))?;
-        self.io.write_u32(0, &[pos_word])?;
-        self.io.write_u32(self.layout.tokens, tokens)?;
-        self.io.write_f32(self.layout.rope, &self.rope)?;
+        self.layout
+            .inputs(&c, pos, tokens, &mut self.pairs, &mut self.inputs)
+            .ok_or_else(|| VkError::shape("step", format!("position {pos} past 32 bits")))?;
+        self.io.write_u32(0, &self.inputs)?;
 
         let shape = (n, plan.logit_rows());
         let index = match self
@@ -205,14 +168,14 @@ impl<'m> DeviceSession<'m> {
             self.acts = gpu.buffer(plan.arena_bytes() as u64)?;
             grown = true;
         }
-        let scores = scores_words(&c, n, self.kv.n_ctx).ok_or_else(too_large)?;
+        let scores = scores_len(&c, n, self.kv.n_ctx).ok_or_else(too_large)?;
         if self.scores.words() < scores {
             self.scores = gpu.buffer(scores as u64 * 4)?;
             grown = true;
         }
         let rows = plan.n_logit_rows();
         if n > self.layout.max_tokens || rows > self.layout.max_logit_rows {
-            let layout = IoLayout::new(
+            let layout = StepIo::new(
                 &c,
                 n.max(self.layout.max_tokens),
                 rows.max(self.layout.max_logit_rows),
@@ -308,48 +271,4 @@ impl<'m> DeviceSession<'m> {
 
 fn plan_for(c: &ModelConfig, n: usize, n_ctx: usize, rows: LogitRows) -> Result<Plan> {
     Plan::new(c, n, n_ctx, rows).map_err(|e| VkError::shape("plan", e.to_string()))
-}
-
-fn scores_words(c: &ModelConfig, n_tokens: usize, n_ctx: usize) -> Option<usize> {
-    n_tokens.checked_mul(c.n_head)?.checked_mul(n_ctx)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tern_core::model::{Arch, RopeStyle};
-
-    fn config() -> ModelConfig {
-        ModelConfig {
-            arch: Arch::Llama,
-            n_vocab: 7,
-            n_embd: 8,
-            n_layer: 1,
-            n_head: 2,
-            n_head_kv: 1,
-            head_dim: 4,
-            n_ff: 16,
-            n_ctx_train: 64,
-            rms_eps: 1e-5,
-            rope_theta: 10000.0,
-            rope_freq_scale: 1.0,
-            rope_dim: 4,
-            rope_style: RopeStyle::AdjacentPairs,
-            qkv_bias: false,
-            qk_norm: false,
-        }
-    }
-
-    #[test]
-    fn io_layout_keeps_the_rope_table_on_an_even_word_and_regions_apart() {
-        let c = config();
-        for tokens in 1..6 {
-            let l = IoLayout::new(&c, tokens, 2).unwrap();
-            assert_eq!(l.rope % 2, 0);
-            assert!(l.tokens + tokens <= l.rope);
-            assert_eq!(l.logits, l.rope + tokens * 4);
-            assert_eq!(l.words, l.logits + 2 * 7);
-        }
-        assert_eq!(IoLayout::new(&c, usize::MAX, 1), None);
-    }
 }

@@ -5,6 +5,8 @@
 //! [`PlanExecutor`] meets it for the per-op backends.
 
 #[cfg(feature = "alloc")]
+pub mod device_io;
+#[cfg(feature = "alloc")]
 pub mod executor;
 #[cfg(feature = "alloc")]
 mod plan_executor;

@@ -26,7 +26,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure prompt and generation speed, printed like llama.cpp's llama-bench.
     Bench(bench::BenchArgs),
-    /// List the Vulkan devices, numbered for `--device N`, with the features they offer.
+    /// List the Vulkan and OpenCL devices, numbered for `--backend API --device N`, with
+    /// the features they offer.
     Devices(devices::DevicesArgs),
 }
 

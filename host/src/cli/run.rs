@@ -74,10 +74,15 @@ pub(super) struct ComputeArgs {
     /// Compute backend
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
-    /// The Vulkan device, as `tern devices` numbers them [default: the first GPU; for
-    /// `--backend vulkan` without a GPU, the first device of any kind]
+    /// The GPU device, as `tern devices` numbers them for the backend [default: the first
+    /// GPU; for `--backend vulkan|opencl` without a GPU, the first device of any kind]
     #[arg(long, value_name = "N")]
     device: Option<usize>,
+    /// The OpenCL library to open, for boards whose driver ships no ICD loader (a vendor's
+    /// libmali.so, libPVROCL.so) [default: $TERN_OPENCL_LIB, else libOpenCL.so.1, then the
+    /// vendor libraries' usual names]
+    #[arg(long, value_name = "PATH")]
+    opencl_lib: Option<PathBuf>,
     /// On the Vulkan backend: multiply Q4_0, Q8_0 and F16 matrices in f16 arithmetic (W4A16,
     /// faster on phone GPUs) where the device has shaderFloat16, instead of computing the
     /// reference's bits
@@ -130,6 +135,7 @@ impl ComputeArgs {
             kv_type: self.kv_type.into(),
             backend: self.backend.into(),
             device: self.device,
+            opencl_library: self.opencl_lib.clone(),
             gpu_f16: self.gpu_f16,
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
@@ -197,8 +203,11 @@ pub(super) enum BackendArg {
     /// A Vulkan device: weights, KV cache and activations in device memory (see `tern
     /// devices`)
     Vulkan,
-    /// Vulkan on a real GPU when one answers (never a CPU emulation such as lavapipe), else
-    /// the CPU
+    /// An OpenCL device: weights, KV cache and activations in device memory (see `tern
+    /// devices`)
+    Opencl,
+    /// A real GPU when one answers, through Vulkan, else OpenCL (never a CPU implementation
+    /// such as lavapipe or PoCL), else the CPU
     Auto,
     /// The plain scalar backend every other backend is checked against
     Reference,
@@ -209,6 +218,7 @@ impl From<BackendArg> for BackendKind {
         match arg {
             BackendArg::Cpu => BackendKind::Cpu,
             BackendArg::Vulkan => BackendKind::Vulkan,
+            BackendArg::Opencl => BackendKind::OpenCl,
             BackendArg::Auto => BackendKind::Auto,
             BackendArg::Reference => BackendKind::Reference,
         }

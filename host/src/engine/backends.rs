@@ -1,7 +1,8 @@
 //! The backends this build has, and the one place that puts a model on one. Every backend
 //! meets core's step contract ([`Executor`]); the rest of the engine holds the executor it
 //! is given and never asks which backend it is. Adding a backend is its crate and an arm in
-//! [`load`] (and, for a GPU API, a line in [`list_devices`]).
+//! [`load`]; a GPU API is a [`GpuApi`] with its loader and its device listing, each with a
+//! twin for builds without its cargo feature.
 
 use tern_core::backend::Backend;
 use tern_core::backend::reference::Reference;
@@ -81,18 +82,25 @@ pub(crate) fn load<'a>(
             let executor = PlanExecutor::new(Reference, model, "reference".into());
             Ok(chosen(Box::new(executor), None))
         }
-        BackendKind::Vulkan => match load_gpu(false, options, gguf, config, backing) {
-            Some(loaded) => Ok(chosen(loaded.map_err(LoadFailure::Backend)?, None)),
-            None => Err(LoadFailure::Backend(not_built("Vulkan"))),
-        },
+        BackendKind::Vulkan => load_gpu(GpuApi::Vulkan, false, options, gguf, config, backing)
+            .map(|e| chosen(e, None))
+            .map_err(LoadFailure::Backend),
+        BackendKind::OpenCl => load_gpu(GpuApi::OpenCl, false, options, gguf, config, backing)
+            .map(|e| chosen(e, None))
+            .map_err(LoadFailure::Backend),
         BackendKind::Auto => {
             let why = match needs_cpu {
                 Some(option) => format!("{option} needs a CPU backend"),
-                None => match load_gpu(true, options, gguf, config, backing) {
-                    Some(Ok(executor)) => return Ok(chosen(executor, None)),
-                    Some(Err(e)) => e.to_string(),
-                    None => "this build of Tern has no Vulkan backend".into(),
-                },
+                None => {
+                    let mut why = Vec::new();
+                    for api in GpuApi::ALL {
+                        match load_gpu(api, true, options, gguf, config, backing) {
+                            Ok(executor) => return Ok(chosen(executor, None)),
+                            Err(e) => why.push(e.to_string()),
+                        }
+                    }
+                    why.join("; ")
+                }
             };
             let (executor, cache_status) = load_cpu(options, gguf, config, backing)?;
             Ok(Chosen {
@@ -147,16 +155,44 @@ fn load_cpu<'a>(
     Ok((Box::new(PlanExecutor::new(cpu, model, description)), status))
 }
 
-/// The model on a GPU backend (`--device`'s device, else the first real GPU, else, unless
-/// `gpu_only`, the first device that computes), or `None` where this build has none.
-#[cfg(feature = "vulkan")]
+/// The GPU APIs, each its own backend crate behind a cargo feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GpuApi {
+    Vulkan,
+    OpenCl,
+}
+
+impl GpuApi {
+    /// In the order `--backend auto` tries them.
+    const ALL: [GpuApi; 2] = [GpuApi::Vulkan, GpuApi::OpenCl];
+}
+
+/// The model on `api`'s device (`--device`'s, else the first real GPU, else, unless
+/// `gpu_only`, the first device that computes). Every weight then lives in device memory,
+/// so the file's pages are released.
 fn load_gpu<'a>(
+    api: GpuApi,
     gpu_only: bool,
     options: &EngineOptions,
     gguf: &Gguf<'a>,
     config: ModelConfig,
     backing: &'a Backing,
-) -> Option<Result<Box<dyn Executor + 'a>, ExecError>> {
+) -> Result<Box<dyn Executor + 'a>, ExecError> {
+    let executor = match api {
+        GpuApi::Vulkan => load_vulkan(gpu_only, options, gguf, config)?,
+        GpuApi::OpenCl => load_opencl(gpu_only, options, gguf, config)?,
+    };
+    backing.release(gguf.bytes());
+    Ok(executor)
+}
+
+#[cfg(feature = "vulkan")]
+fn load_vulkan<'a>(
+    gpu_only: bool,
+    options: &EngineOptions,
+    gguf: &Gguf<'a>,
+    config: ModelConfig,
+) -> Result<Box<dyn Executor + 'a>, ExecError> {
     use tern_backend_vulkan::{DeviceChoice, Precision};
     let choice = match (options.device, gpu_only) {
         (Some(i), _) => DeviceChoice::Index(i),
@@ -167,27 +203,58 @@ fn load_gpu<'a>(
         true => Precision::F16,
         false => Precision::Reference,
     };
-    let loaded = tern_backend_vulkan::load(choice, precision, gguf, config).map(|model| {
-        // Every weight now lives in device memory: the file's pages can go.
-        backing.release(gguf.bytes());
-        Box::new(model) as Box<dyn Executor + 'a>
-    });
-    Some(loaded)
+    Ok(Box::new(tern_backend_vulkan::load(
+        choice, precision, gguf, config,
+    )?))
 }
 
-/// This build has no GPU backend.
 #[cfg(not(feature = "vulkan"))]
-fn load_gpu<'a>(
+fn load_vulkan<'a>(
     _: bool,
     _: &EngineOptions,
     _: &Gguf<'a>,
     _: ModelConfig,
-    _: &'a Backing,
-) -> Option<Result<Box<dyn Executor + 'a>, ExecError>> {
-    None
+) -> Result<Box<dyn Executor + 'a>, ExecError> {
+    Err(not_built("Vulkan"))
+}
+
+#[cfg(feature = "opencl")]
+fn load_opencl<'a>(
+    gpu_only: bool,
+    options: &EngineOptions,
+    gguf: &Gguf<'a>,
+    config: ModelConfig,
+) -> Result<Box<dyn Executor + 'a>, ExecError> {
+    use tern_backend_opencl::DeviceChoice;
+    if options.gpu_f16 {
+        return Err(ExecError::Device {
+            backend: tern_backend_opencl::BACKEND,
+            source: "--gpu-f16 has no OpenCL kernels yet".into(),
+        });
+    }
+    let choice = match (options.device, gpu_only) {
+        (Some(i), _) => DeviceChoice::Index(i),
+        (None, true) => DeviceChoice::Gpu,
+        (None, false) => DeviceChoice::Any,
+    };
+    let library = options.opencl_library.as_deref();
+    Ok(Box::new(tern_backend_opencl::load(
+        library, choice, gguf, config,
+    )?))
+}
+
+#[cfg(not(feature = "opencl"))]
+fn load_opencl<'a>(
+    _: bool,
+    _: &EngineOptions,
+    _: &Gguf<'a>,
+    _: ModelConfig,
+) -> Result<Box<dyn Executor + 'a>, ExecError> {
+    Err(not_built("OpenCL"))
 }
 
 /// A backend this build was made without; its cargo feature is its name in lower case.
+#[cfg(not(all(feature = "vulkan", feature = "opencl")))]
 fn not_built(backend: &'static str) -> ExecError {
     let feature = backend.to_lowercase();
     ExecError::Device {
@@ -197,16 +264,56 @@ fn not_built(backend: &'static str) -> ExecError {
     }
 }
 
-/// One line per device of every GPU backend compiled in, numbered as `--device` takes them.
-pub fn list_devices() -> Result<Vec<String>, ExecError> {
-    #[cfg(feature = "vulkan")]
-    return match tern_backend_vulkan::enumerate()?.as_slice() {
+/// The devices of one GPU API, numbered as `--device` takes them with its `--backend`, or
+/// why it has none.
+pub struct DeviceList {
+    /// The API's name: "Vulkan", "OpenCL".
+    pub backend: &'static str,
+    /// One line per device, or why there is none (no driver, not built).
+    pub devices: Result<Vec<String>, ExecError>,
+}
+
+/// The devices of every GPU API, in the order `--backend auto` tries them; OpenCL's come
+/// from the library `opencl_library` names (else `TERN_OPENCL_LIB`, else the usual names).
+pub fn list_devices(opencl_library: Option<&std::path::Path>) -> Vec<DeviceList> {
+    GpuApi::ALL
+        .iter()
+        .map(|api| match api {
+            GpuApi::Vulkan => DeviceList {
+                backend: "Vulkan",
+                devices: vulkan_devices(),
+            },
+            GpuApi::OpenCl => DeviceList {
+                backend: "OpenCL",
+                devices: opencl_devices(opencl_library),
+            },
+        })
+        .collect()
+}
+
+#[cfg(feature = "vulkan")]
+fn vulkan_devices() -> Result<Vec<String>, ExecError> {
+    match tern_backend_vulkan::enumerate()?.as_slice() {
         [] => Err(ExecError::Device {
             backend: tern_backend_vulkan::BACKEND,
             source: "the loader found no device".into(),
         }),
         devices => Ok(devices.iter().map(|d| d.to_string()).collect()),
-    };
-    #[cfg(not(feature = "vulkan"))]
+    }
+}
+
+#[cfg(not(feature = "vulkan"))]
+fn vulkan_devices() -> Result<Vec<String>, ExecError> {
     Err(not_built("Vulkan"))
+}
+
+#[cfg(feature = "opencl")]
+fn opencl_devices(library: Option<&std::path::Path>) -> Result<Vec<String>, ExecError> {
+    let devices = tern_backend_opencl::enumerate(library)?;
+    Ok(devices.iter().map(|d| d.to_string()).collect())
+}
+
+#[cfg(not(feature = "opencl"))]
+fn opencl_devices(_: Option<&std::path::Path>) -> Result<Vec<String>, ExecError> {
+    Err(not_built("OpenCL"))
 }

@@ -9,7 +9,7 @@ mod pack_cache;
 mod session;
 mod tiers;
 
-pub use backends::list_devices;
+pub use backends::{DeviceList, list_devices};
 pub use model_bytes::ModelBytes;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
@@ -44,8 +44,13 @@ pub enum BackendKind {
     /// A Vulkan device ([`EngineOptions::device`], else the first GPU, else the first
     /// device of any kind): weights, KV cache and activations in device memory.
     Vulkan,
-    /// Vulkan on a real GPU when one answers (never a CPU emulation such as lavapipe), else
-    /// the CPU backend; [`Engine::backend_note`] says why the CPU was chosen.
+    /// An OpenCL device ([`EngineOptions::device`], else the first GPU, else the first
+    /// device of any kind) of the library [`EngineOptions::opencl_library`] names (else the
+    /// usual names): weights, KV cache and activations in device memory.
+    OpenCl,
+    /// A real GPU when one answers, through Vulkan, else OpenCL (never a CPU implementation
+    /// such as lavapipe or PoCL), else the CPU backend; [`Engine::backend_note`] says why
+    /// the CPU was chosen.
     Auto,
 }
 
@@ -60,8 +65,12 @@ pub struct EngineOptions {
     pub kv_type: KvType,
     /// Which backend computes.
     pub backend: BackendKind,
-    /// The Vulkan device to use, as `tern devices` numbers them; `None` picks one.
+    /// The GPU device to use, as `tern devices` numbers them for the backend; `None` picks
+    /// one.
     pub device: Option<usize>,
+    /// The OpenCL library to open (a vendor's `libmali.so` on a board without an ICD
+    /// loader); `None`: `TERN_OPENCL_LIB`, else the usual names.
+    pub opencl_library: Option<PathBuf>,
     /// On a Vulkan device with shaderFloat16: Q4_0, Q8_0 and F16 matrices in f16 arithmetic
     /// (W4A16, faster on phone GPUs) instead of the reference's bits.
     pub gpu_f16: bool,
@@ -93,6 +102,7 @@ impl Default for EngineOptions {
             kv_type: KvType::default(),
             backend: BackendKind::default(),
             device: None,
+            opencl_library: None,
             gpu_f16: false,
             threads: 0,
             pin_threads: false,
@@ -360,14 +370,24 @@ fn check_options(options: &EngineOptions) -> Result<Option<&'static str>, Engine
     } else {
         None
     };
-    if options.gpu_f16 && matches!(options.backend, BackendKind::Cpu | BackendKind::Reference) {
+    if options.gpu_f16
+        && matches!(
+            options.backend,
+            BackendKind::Cpu | BackendKind::Reference | BackendKind::OpenCl
+        )
+    {
         return Err(EngineError::Option(
             "--gpu-f16 applies to the Vulkan backend (--backend vulkan or auto)".into(),
         ));
     }
-    if let (BackendKind::Vulkan, Some(option)) = (options.backend, needs_cpu) {
+    let gpu = match options.backend {
+        BackendKind::Vulkan => Some("Vulkan"),
+        BackendKind::OpenCl => Some("OpenCL"),
+        _ => None,
+    };
+    if let (Some(gpu), Some(option)) = (gpu, needs_cpu) {
         return Err(EngineError::Option(format!(
-            "{option} applies to the CPU backends; the Vulkan backend keeps the KV cache \
+            "{option} applies to the CPU backends; the {gpu} backend keeps the KV cache \
              and the embedding table in device memory"
         )));
     }

@@ -49,44 +49,78 @@ pub fn assert_fails_with(args: &[&str], needle: &str) -> Output {
 /// The CPU backends, the default first: each must pass every whole-model test.
 pub const CPU_BACKENDS: [BackendKind; 2] = [BackendKind::Cpu, BackendKind::Reference];
 
-/// Every backend this build has and this machine runs: the CPU backends, and Vulkan where a
-/// device answers. With `TERN_VULKAN_TESTS=1` (as in CI, which installs lavapipe) a missing
-/// Vulkan device fails the test instead of leaving Vulkan out.
+/// Every backend this build has and this machine runs: the CPU backends, and each GPU API
+/// where a device answers. With `TERN_VULKAN_TESTS=1` or `TERN_OPENCL_TESTS=1` (as in CI,
+/// which installs lavapipe, PoCL and rusticl) a missing device of that API fails the test
+/// instead of leaving it out. `TERN_TEST_BACKENDS` (a comma-separated list of `--backend`
+/// names) keeps only those, so a script can run the whole-model tests once per OpenCL
+/// implementation without repeating the others.
 pub fn backends() -> Vec<BackendKind> {
     let mut all = CPU_BACKENDS.to_vec();
-    if vulkan_device() {
+    if gpu_device("Vulkan", "TERN_VULKAN_TESTS") {
         all.push(BackendKind::Vulkan);
     }
-    all
+    if gpu_device("OpenCL", "TERN_OPENCL_TESTS") {
+        all.push(BackendKind::OpenCl);
+    }
+    match std::env::var("TERN_TEST_BACKENDS") {
+        Ok(only) if !only.is_empty() => {
+            let names: Vec<&str> = only.split(',').map(str::trim).collect();
+            all.retain(|b| names.contains(&backend_name(*b)));
+            assert!(
+                !all.is_empty(),
+                "TERN_TEST_BACKENDS={only} keeps no backend"
+            );
+            all
+        }
+        _ => all,
+    }
 }
 
-#[cfg(feature = "vulkan")]
-fn vulkan_device() -> bool {
-    use std::sync::OnceLock;
-    static FOUND: OnceLock<Result<usize, String>> = OnceLock::new();
-    let found = FOUND.get_or_init(|| {
-        tern::engine::list_devices()
-            .map(|d| d.len())
-            .map_err(|e| e.to_string())
-    });
-    let required = std::env::var_os("TERN_VULKAN_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
+/// `backend`'s name on the command line.
+pub fn backend_name(backend: BackendKind) -> &'static str {
+    match backend {
+        BackendKind::Cpu => "cpu",
+        BackendKind::Reference => "reference",
+        BackendKind::Vulkan => "vulkan",
+        BackendKind::OpenCl => "opencl",
+        BackendKind::Auto => "auto",
+    }
+}
+
+/// Whether `api` (as `tern devices` names it) has a device; panics where it has none and
+/// the environment variable `required` is set.
+fn gpu_device(api: &'static str, required: &str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<&'static str, Result<usize, String>>>> = OnceLock::new();
+    let found = FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(api)
+        .or_insert_with(|| {
+            let lists = tern::engine::list_devices(None);
+            match lists
+                .into_iter()
+                .find(|l| l.backend == api)
+                .map(|l| l.devices)
+            {
+                Some(Ok(devices)) => Ok(devices.len()),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err(format!("no {api} listing")),
+            }
+        })
+        .clone();
+    let required = std::env::var_os(required).is_some_and(|v| !v.is_empty() && v != "0");
     match found {
-        Ok(n) if *n > 0 => true,
-        Ok(_) | Err(_) if required => {
-            panic!("TERN_VULKAN_TESTS is set but no Vulkan device: {found:?}")
-        }
+        Ok(n) if n > 0 => true,
+        _ if required => panic!("a {api} device is required but: {found:?}"),
         _ => {
-            eprintln!(
-                "no Vulkan device ({found:?}): Vulkan left out (TERN_VULKAN_TESTS=1 requires it)"
-            );
+            eprintln!("no {api} device ({found:?}): {api} left out");
             false
         }
     }
-}
-
-#[cfg(not(feature = "vulkan"))]
-fn vulkan_device() -> bool {
-    false
 }
 
 /// Loads a model on the default backend with an f32 KV cache (the references keep f32 or f16

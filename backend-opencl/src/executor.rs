@@ -1,0 +1,150 @@
+//! The OpenCL backend behind core's step contract ([`tern_core::exec::Executor`]): which
+//! library and device a load takes, the model on it, and its sessions.
+
+use std::path::Path;
+
+use tern_core::exec::{
+    ExecError, Executor, ExecutorSession, Residence, SessionBytes, SessionSpec, Step, WeightMemory,
+};
+use tern_core::gguf::Gguf;
+use tern_core::kv::KvType;
+use tern_core::model::{ModelConfig, WeightView};
+
+use crate::device::{DeviceInfo, DeviceKind, enumerate};
+use crate::error::ClError;
+use crate::gpu::Gpu;
+use crate::model::DeviceModel;
+use crate::ops::KvFormat;
+use crate::programs::Source;
+use crate::session::{DeviceSession, DeviceStepError};
+
+/// The name errors and messages give this backend.
+pub const BACKEND: &str = "OpenCL";
+
+/// Which device a load takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The device of this index in [`enumerate`]'s list, whatever its kind.
+    Index(usize),
+    /// The first GPU, never a CPU implementation such as PoCL, which the CPU backend beats:
+    /// what `--backend auto` wants.
+    Gpu,
+    /// The first GPU, else the first device (a CPU implementation is what CI has).
+    Any,
+}
+
+/// Whether a device is a GPU rather than a CPU implementation (PoCL, rusticl on llvmpipe).
+pub fn is_real_gpu(d: &DeviceInfo) -> bool {
+    d.kind == DeviceKind::Gpu
+}
+
+impl DeviceChoice {
+    /// The index of the device chosen among `library`'s, or why there is none.
+    pub fn index(self, library: Option<&Path>) -> Result<usize, ClError> {
+        let devices = enumerate(library)?;
+        let found = match self {
+            DeviceChoice::Index(index) => {
+                return match devices.get(index) {
+                    Some(_) => Ok(index),
+                    None => Err(ClError::NoSuchDevice {
+                        index,
+                        count: devices.len(),
+                    }),
+                };
+            }
+            DeviceChoice::Gpu => devices.iter().find(|d| is_real_gpu(d)),
+            DeviceChoice::Any => devices.iter().find(|d| is_real_gpu(d)).or(devices.first()),
+        };
+        found
+            .map(|d| d.index)
+            .ok_or_else(|| ClError::NoGpu(devices.iter().map(|d| d.name.clone()).collect()))
+    }
+}
+
+/// Opens the device `choice` names in the OpenCL library at `library` (else
+/// `TERN_OPENCL_LIB`, else the usual names), builds the kernels every model needs (so a
+/// driver that cannot compile one fails before anything is uploaded) and uploads `gguf`'s
+/// weights.
+pub fn load(
+    library: Option<&Path>,
+    choice: DeviceChoice,
+    gguf: &Gguf<'_>,
+    config: ModelConfig,
+) -> Result<DeviceModel, ExecError> {
+    let gpu = Gpu::open(library, choice.index(library)?)?;
+    for source in Source::EVERY_MODEL {
+        gpu.built(source)?;
+    }
+    DeviceModel::load(gpu, gguf, config).map_err(device_error)
+}
+
+/// A device failure as core's executors report it.
+fn device_error(e: impl core::error::Error + Send + Sync + 'static) -> ExecError {
+    ExecError::Device {
+        backend: BACKEND,
+        source: Box::new(e),
+    }
+}
+
+impl From<ClError> for ExecError {
+    fn from(e: ClError) -> Self {
+        device_error(e)
+    }
+}
+
+impl From<DeviceStepError> for ExecError {
+    fn from(e: DeviceStepError) -> Self {
+        match e {
+            DeviceStepError::Step(e) => ExecError::Step(e),
+            DeviceStepError::Device(e) => device_error(e),
+        }
+    }
+}
+
+impl Executor for DeviceModel {
+    fn describe(&self) -> &str {
+        self.description()
+    }
+
+    fn config(&self) -> &ModelConfig {
+        DeviceModel::config(self)
+    }
+
+    fn residence(&self) -> Residence {
+        Residence::Device
+    }
+
+    fn weight_memory(&self) -> WeightMemory {
+        WeightMemory {
+            device: self.weight_bytes(),
+            ..WeightMemory::default()
+        }
+    }
+
+    fn embedding_table(&self) -> Option<WeightView<'_>> {
+        // The device keeps its own copy.
+        None
+    }
+
+    fn open_session(&self, spec: SessionSpec) -> Result<Box<dyn ExecutorSession + '_>, ExecError> {
+        let format = match spec.kv_type {
+            KvType::F32 => KvFormat::F32,
+            KvType::F16 => KvFormat::F16,
+        };
+        let session = DeviceSession::new(self, spec.n_ctx, spec.n_batch, format)?;
+        Ok(Box::new(session))
+    }
+}
+
+impl ExecutorSession for DeviceSession<'_> {
+    fn step(&mut self, step: Step<'_>) -> Result<&mut [f32], ExecError> {
+        Ok(DeviceSession::step(self, step.plan, step.tokens, step.pos)?)
+    }
+
+    fn memory(&self) -> SessionBytes {
+        SessionBytes {
+            kv_device: self.kv_bytes(),
+            arena: self.step_bytes(),
+        }
+    }
+}

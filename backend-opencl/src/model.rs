@@ -1,0 +1,119 @@
+//! A whole model on the device: every weight uploaded once, in the layout the kernels read.
+//!
+//! Formats with a kernel of their own (matrices: F32, F16, Q4_0, Q4_1, Q5_1, Q8_0, Q4_K,
+//! Q5_K, Q6_K; embedding tables: F32, F16, Q4_0, Q8_0, Q4_K, Q6_K) keep the file's blocks;
+//! any other format is dequantized to f32 at upload (its matmuls still round activations as
+//! the stored format's would), as are all vectors (norm weights and biases), which the row
+//! kernels read as plain f32.
+
+use tern_core::DType;
+use tern_core::gguf::Gguf;
+use tern_core::model::{LayerWeights, LoadError, Model, ModelConfig, WeightRole, WeightView};
+
+use crate::error::ClError;
+use crate::gpu::Gpu;
+use crate::ops::{DeviceWeight, EMBED_FORMATS, MATMUL_FORMATS};
+
+/// The model's weights on one device.
+pub struct DeviceModel {
+    pub(crate) gpu: Gpu,
+    pub(crate) model: Model<DeviceWeight, Vec<LayerWeights<DeviceWeight>>>,
+    /// Bytes of weights in device memory.
+    device_bytes: u64,
+    /// "opencl (DEVICE)", for messages.
+    description: String,
+}
+
+impl DeviceModel {
+    /// Uploads every weight of `gguf` to `gpu`. The error names the tensor that failed.
+    pub fn load(
+        gpu: Gpu,
+        gguf: &Gguf<'_>,
+        config: ModelConfig,
+    ) -> Result<DeviceModel, Box<LoadError<ClError>>> {
+        let mut device_bytes = 0u64;
+        let model = Model::load(
+            gguf,
+            config,
+            Vec::with_capacity(config.n_layer),
+            |view, role| {
+                let w = upload(&gpu, &view, role)?;
+                device_bytes += w.bytes();
+                Ok(w)
+            },
+        )
+        .map_err(Box::new)?;
+        let description = format!("opencl ({})", gpu.info().name);
+        Ok(DeviceModel {
+            gpu,
+            model,
+            device_bytes,
+            description,
+        })
+    }
+
+    /// The shape and hyperparameters of the loaded model.
+    pub fn config(&self) -> &ModelConfig {
+        &self.model.config
+    }
+
+    /// The device the weights live on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// The backend and device, for messages: "opencl (cpu-haswell-...)".
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Bytes of weights in device memory (a tied output head counts twice: it is uploaded
+    /// as the embedding table and again as a matrix).
+    pub fn weight_bytes(&self) -> u64 {
+        self.device_bytes
+    }
+}
+
+/// One weight in the form the kernels read: as stored where a kernel reads its format, else
+/// dequantized to f32.
+fn upload(gpu: &Gpu, view: &WeightView<'_>, role: WeightRole) -> Result<DeviceWeight, ClError> {
+    let native = match role {
+        WeightRole::Matrix => &MATMUL_FORMATS[..],
+        WeightRole::Embedding => &EMBED_FORMATS[..],
+        WeightRole::Vector => &[],
+    };
+    if native.contains(&view.dtype) {
+        return match role {
+            WeightRole::Matrix => DeviceWeight::matrix(gpu, view),
+            _ => DeviceWeight::rows(gpu, view),
+        };
+    }
+    let n = view
+        .rows
+        .checked_mul(view.cols)
+        .ok_or_else(|| ClError::shape("weight upload", format!("`{}` is too large", view.name)))?;
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(n)
+        .map_err(|_| ClError::OutOfMemory {
+            memory: "host".into(),
+            bytes: n.saturating_mul(4),
+        })?;
+    values.resize(n, 0f32);
+    tern_core::quant::dequantize(view.dtype, view.data, &mut values).map_err(|e| {
+        ClError::Unsupported {
+            op: "weight upload",
+            what: format!("`{}`: {e:?}", view.name),
+        }
+    })?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f32_view = WeightView {
+        dtype: DType::F32,
+        data: &bytes,
+        ..*view
+    };
+    match role {
+        WeightRole::Matrix => DeviceWeight::dequantized_matrix(gpu, &f32_view, view.dtype),
+        _ => DeviceWeight::rows(gpu, &f32_view),
+    }
+}

@@ -1,0 +1,287 @@
+//! One conversation on the device: its KV cache and step memory in device memory, and core's
+//! plan of each step shape made into a batch of kernels once, then enqueued again.
+//!
+//! What changes from step to step (the first position, the token ids, the RoPE table) lives
+//! in one exchange buffer the kernels read ([`StepIo`]), so a batch serves every step of its
+//! shape: decode enqueues one batch for every token, and a step allocates no device memory
+//! once its shape has been seen. A step is one write of its inputs, the batch's kernels
+//! enqueued without waiting in between, and one read of the logits. The activations keep
+//! the arena layout core planned for the CPU ([`Plan::span`]), so the device runs the very
+//! plan the CPU backends run.
+
+use tern_core::exec::device_io::{StepIo, scores_len};
+use tern_core::exec::{StepError, check_step};
+use tern_core::model::{ModelConfig, WeightId};
+use tern_core::plan::{Buf, LogitRows, Op, Plan};
+use tern_core::region::Region;
+
+use crate::batch::Batch;
+use crate::error::ClError;
+use crate::gpu::Buffer;
+use crate::model::DeviceModel;
+use crate::ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat};
+
+type Result<T> = core::result::Result<T, ClError>;
+
+/// Why a step on the device failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceStepError {
+    /// The request does not fit the plan, the model or the context.
+    #[error("{0}")]
+    Step(StepError),
+    /// The device, its driver or a kernel's shape check failed.
+    #[error(transparent)]
+    Device(#[from] ClError),
+}
+
+/// A step shape's kernels.
+struct Recording {
+    n_tokens: usize,
+    rows: LogitRows,
+    batch: Batch,
+}
+
+/// A KV cache and step memory on the device, and the batches of the step shapes run so far.
+pub struct DeviceSession<'m> {
+    model: &'m DeviceModel,
+    kv: DeviceKv,
+    /// Every step's activations, at the offsets of its plan's arena.
+    acts: Buffer,
+    /// Attention's scores: `n_ctx` floats per (token, head) of the largest step.
+    scores: Buffer,
+    /// Inputs and results (see [`StepIo`]).
+    io: Buffer,
+    layout: StepIo,
+    recordings: Vec<Recording>,
+    /// The step's input words, and their bytes as written.
+    inputs: Vec<u32>,
+    input_bytes: Vec<u8>,
+    pairs: Vec<(f32, f32)>,
+    logit_bytes: Vec<u8>,
+    logits: Vec<f32>,
+}
+
+impl<'m> DeviceSession<'m> {
+    /// A session of `n_ctx` positions whose steps take up to `n_batch` tokens and want the
+    /// last token's logits; larger steps (every row's logits) grow the buffers when they
+    /// come, and only then allocate.
+    pub fn new(
+        model: &'m DeviceModel,
+        n_ctx: usize,
+        n_batch: usize,
+        kv_format: KvFormat,
+    ) -> Result<DeviceSession<'m>> {
+        let c = *model.config();
+        let n_batch = n_batch.clamp(1, n_ctx.max(1));
+        let kv = DeviceKv::new(&model.gpu, c.n_layer, n_ctx, c.kv_width(), kv_format)?;
+        let too_large = || ClError::shape("session", "the step buffers' sizes overflow");
+        let layout = StepIo::new(&c, n_batch, 1).ok_or_else(too_large)?;
+        let plan = plan_for(&c, n_batch, n_ctx, LogitRows::Last)?;
+        let scores = scores_len(&c, n_batch, n_ctx).ok_or_else(too_large)?;
+        let gpu = &model.gpu;
+        Ok(DeviceSession {
+            model,
+            kv,
+            acts: gpu.buffer(plan.arena_bytes())?,
+            scores: gpu.buffer(scores.checked_mul(4).ok_or_else(too_large)?)?,
+            io: gpu.buffer(layout.words * 4)?,
+            layout,
+            recordings: Vec::new(),
+            inputs: Vec::with_capacity(layout.logits),
+            input_bytes: Vec::with_capacity(layout.logits * 4),
+            pairs: vec![(0.0, 0.0); c.rope_dim / 2],
+            logit_bytes: vec![0; c.n_vocab * 4],
+            logits: vec![0.0; c.n_vocab],
+        })
+    }
+
+    /// Positions the cache holds.
+    pub fn n_ctx(&self) -> usize {
+        self.kv.n_ctx
+    }
+
+    /// Bytes of device memory the KV cache takes.
+    pub fn kv_bytes(&self) -> u64 {
+        self.kv.bytes()
+    }
+
+    /// Step shapes made into batches so far (each made once, then enqueued again).
+    pub fn recorded_shapes(&self) -> usize {
+        self.recordings.len()
+    }
+
+    /// Bytes of device memory for activations, scores and the step's inputs and results.
+    pub fn step_bytes(&self) -> u64 {
+        (self.acts.bytes() + self.scores.bytes() + self.io.bytes()) as u64
+    }
+
+    /// Runs `plan` on `tokens` at positions `pos..pos + tokens.len()` and returns the
+    /// logits (one row per token, or the last token's, as the plan says). Positions past
+    /// those already stored are simply overwritten, so a caller may rewind.
+    pub fn step(
+        &mut self,
+        plan: &Plan,
+        tokens: &[u32],
+        pos: usize,
+    ) -> core::result::Result<&mut [f32], DeviceStepError> {
+        check_step(plan, self.model.config(), tokens, pos, self.kv.n_ctx)
+            .map_err(DeviceStepError::Step)?;
+        self.fit(plan)?;
+        let c = *self.model.config();
+        self.layout
+            .inputs(&c, pos, tokens, &mut self.pairs, &mut self.inputs)
+            .ok_or_else(|| ClError::shape("step", format!("position {pos} past 32 bits")))?;
+        self.input_bytes.clear();
+        self.input_bytes
+            .extend(self.inputs.iter().flat_map(|w| w.to_le_bytes()));
+        let gpu = &self.model.gpu;
+        gpu.write(&self.io, 0, &self.input_bytes)?;
+
+        let shape = (tokens.len(), plan.logit_rows());
+        let index = match self
+            .recordings
+            .iter()
+            .position(|r| (r.n_tokens, r.rows) == shape)
+        {
+            Some(i) => i,
+            None => {
+                let batch = self.record(plan)?;
+                self.recordings.push(Recording {
+                    n_tokens: shape.0,
+                    rows: shape.1,
+                    batch,
+                });
+                self.recordings.len() - 1
+            }
+        };
+        gpu.submit(&self.recordings[index].batch)?;
+
+        let len = plan.n_logit_rows() * c.n_vocab;
+        let bytes = &mut self.logit_bytes[..len * 4];
+        gpu.read(&self.io, self.layout.logits * 4, bytes)?;
+        for (x, b) in self.logits.iter_mut().zip(bytes.chunks_exact(4)) {
+            *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(&mut self.logits[..len])
+    }
+
+    /// Grows whichever buffer is too small for `plan` (a larger step than any before);
+    /// batches name the old buffers, so they are made again.
+    fn fit(&mut self, plan: &Plan) -> Result<()> {
+        let c = *self.model.config();
+        let too_large = || ClError::shape("step", "the step buffers' sizes overflow");
+        let n = plan.n_tokens();
+        let gpu = &self.model.gpu;
+        let mut grown = false;
+        if self.acts.bytes() < plan.arena_bytes() {
+            self.acts = gpu.buffer(plan.arena_bytes())?;
+            grown = true;
+        }
+        let scores = scores_len(&c, n, self.kv.n_ctx).ok_or_else(too_large)?;
+        if self.scores.words() < scores {
+            self.scores = gpu.buffer(scores.checked_mul(4).ok_or_else(too_large)?)?;
+            grown = true;
+        }
+        let rows = plan.n_logit_rows();
+        if n > self.layout.max_tokens || rows > self.layout.max_logit_rows {
+            let layout = StepIo::new(
+                &c,
+                n.max(self.layout.max_tokens),
+                rows.max(self.layout.max_logit_rows),
+            )
+            .ok_or_else(too_large)?;
+            self.io = gpu.buffer(layout.words.checked_mul(4).ok_or_else(too_large)?)?;
+            self.layout = layout;
+            let logits = layout.max_logit_rows * c.n_vocab;
+            self.logit_bytes.resize(logits * 4, 0);
+            self.logits.resize(logits, 0.0);
+            grown = true;
+        }
+        if grown {
+            self.recordings.clear();
+        }
+        Ok(())
+    }
+
+    /// The kernels of every op of `plan`, then the copy of its logits to the exchange buffer.
+    fn record(&self, plan: &Plan) -> Result<Batch> {
+        let gpu = &self.model.gpu;
+        let c = plan.config();
+        let n = plan.n_tokens();
+        let act = |buf: Buf| {
+            let span = plan.span(buf);
+            self.acts.view(span.offset / 4, span.len)
+        };
+        let weight = |id: WeightId| -> Result<&DeviceWeight> {
+            self.model
+                .model
+                .weight(id)
+                .ok_or_else(|| ClError::shape("plan", format!("the model lacks {id:?}")))
+        };
+        let at = self.io.view(0, 1)?;
+        let shape = AttentionShape {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+        };
+        let mut batch = Batch::new();
+        let b = &mut batch;
+        for op in plan.ops() {
+            match op {
+                Op::Embed { out } => {
+                    let ids = self.io.view(self.layout.tokens, n)?;
+                    gpu.embed(b, weight(WeightId::Embedding)?, ids, act(out)?)?;
+                }
+                Op::RmsNorm { weight: w, x, out } => {
+                    let w = weight(w)?.f32_view("rms_norm")?;
+                    gpu.rms_norm(b, act(x)?, w, c.rms_eps, act(out)?)?;
+                }
+                Op::MatMul {
+                    weight: w,
+                    x,
+                    out,
+                    last_row_only,
+                } => {
+                    let span = plan.span(x);
+                    let width = plan.width(x);
+                    let x = if last_row_only {
+                        self.acts.view(span.offset / 4 + span.len - width, width)?
+                    } else {
+                        act(x)?
+                    };
+                    let scratch = self.acts.view(plan.span(Buf::Scratch).offset / 4, x.len)?;
+                    gpu.matmul(b, weight(w)?, x, scratch, act(out)?)?;
+                }
+                Op::AddBias { weight: w, x } => {
+                    gpu.add_bias(b, act(x)?, weight(w)?.f32_view("add_bias")?)?;
+                }
+                Op::HeadNorm { weight: w, x, .. } => {
+                    let w = weight(w)?.f32_view("head_norm")?;
+                    gpu.head_norm(b, act(x)?, w, c.rms_eps)?;
+                }
+                Op::Rope { x, heads } => {
+                    let table = self.io.view(self.layout.rope, n * (c.rope_dim / 2) * 2)?;
+                    gpu.rope(b, act(x)?, heads.count(c), c, table)?;
+                }
+                Op::StoreKv { layer, k, v } => {
+                    gpu.kv_store(b, &self.kv, layer as usize, at, act(k)?, act(v)?)?;
+                }
+                Op::Attention { layer, q, out } => {
+                    let scores = self.scores.view(0, n * c.n_head * self.kv.n_ctx)?;
+                    let layer = layer as usize;
+                    gpu.attention(b, act(q)?, &self.kv, layer, shape, at, scores, act(out)?)?;
+                }
+                Op::SwiGlu { gate, up } => gpu.swiglu(b, act(gate)?, act(up)?)?,
+                Op::Add { x, y } => gpu.add(b, act(x)?, act(y)?)?,
+            }
+        }
+        let logits = act(Buf::Logits)?;
+        let to = self.io.view(self.layout.logits, logits.len)?;
+        gpu.raster(b, logits, to, &[Region::run(0, 0, logits.len)])?;
+        Ok(batch)
+    }
+}
+
+fn plan_for(c: &ModelConfig, n: usize, n_ctx: usize, rows: LogitRows) -> Result<Plan> {
+    Plan::new(c, n, n_ctx, rows).map_err(|e| ClError::shape("plan", e.to_string()))
+}
