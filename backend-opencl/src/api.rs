@@ -34,6 +34,8 @@ pub(crate) const DEVICE_DRIVER_VERSION: u32 = 0x102D;
 pub(crate) const DEVICE_VERSION: u32 = 0x102F;
 pub(crate) const DEVICE_EXTENSIONS: u32 = 0x1030;
 pub(crate) const DEVICE_OPENCL_C_VERSION: u32 = 0x103D;
+pub(crate) const PROGRAM_BINARY_SIZES: u32 = 0x1165;
+pub(crate) const PROGRAM_BINARIES: u32 = 0x1166;
 pub(crate) const PROGRAM_BUILD_LOG: u32 = 0x1183;
 pub(crate) const MEM_READ_WRITE: u64 = 1;
 
@@ -108,6 +110,8 @@ api! {
     clReleaseProgram: fn(Handle) -> Int;
     clReleaseCommandQueue: fn(Handle) -> Int;
     clReleaseContext: fn(Handle) -> Int;
+    clCreateProgramWithBinary: fn(Handle, u32, *const Handle, *const usize, *const *const u8, *mut Int, *mut Int) -> Handle;
+    clGetProgramInfo: fn(Handle, u32, usize, *mut c_void, *mut usize) -> Int;
 }
 
 impl Api {

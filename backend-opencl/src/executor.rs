@@ -63,15 +63,16 @@ impl DeviceChoice {
 
 /// Opens the device `choice` names in the OpenCL library at `library` (else
 /// `TERN_OPENCL_LIB`, else the usual names), builds the kernels every model needs (so a
-/// driver that cannot compile one fails before anything is uploaded) and uploads `gguf`'s
-/// weights.
+/// driver that cannot compile one fails before anything is uploaded), from the compiled
+/// programs in `program_cache` where it has them, and uploads `gguf`'s weights.
 pub fn load(
     library: Option<&Path>,
     choice: DeviceChoice,
+    program_cache: Option<&Path>,
     gguf: &Gguf<'_>,
     config: ModelConfig,
 ) -> Result<DeviceModel, ExecError> {
-    let gpu = Gpu::open(library, choice.index(library)?)?;
+    let gpu = Gpu::open(library, choice.index(library)?)?.with_program_cache(program_cache);
     for source in Source::EVERY_MODEL {
         gpu.built(source)?;
     }

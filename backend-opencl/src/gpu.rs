@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::api::{self, Api, Handle};
 use crate::device::{self, DeviceInfo};
 use crate::error::ClError;
+use crate::program_cache::{Cached, ProgramCache, ProgramKey};
 use crate::programs::Source;
 
 /// The library and the device's context and queue, shared by everything made on them.
@@ -47,6 +48,11 @@ pub struct Gpu {
     info: DeviceInfo,
     /// The kernel programs built so far, each once.
     programs: Mutex<HashMap<Source, Arc<Program>>>,
+    /// Where compiled programs are kept between runs, if anywhere.
+    program_cache: Option<ProgramCache>,
+    /// Programs compiled from source, and programs loaded from the cache.
+    compiled: AtomicUsize,
+    from_cache: AtomicUsize,
 }
 
 impl Gpu {
@@ -90,7 +96,25 @@ impl Gpu {
             }),
             info: found.info,
             programs: Mutex::new(HashMap::new()),
+            program_cache: None,
+            compiled: AtomicUsize::new(0),
+            from_cache: AtomicUsize::new(0),
         })
+    }
+
+    /// Keeps compiled programs in `dir` (created when first written) and builds from what
+    /// it holds; `None` compiles every program from source.
+    pub fn with_program_cache(mut self, dir: Option<&Path>) -> Gpu {
+        self.program_cache = dir.map(ProgramCache::new);
+        self
+    }
+
+    /// Programs compiled from source so far, and programs loaded from the program cache.
+    pub fn program_builds(&self) -> (usize, usize) {
+        (
+            self.compiled.load(Ordering::Relaxed),
+            self.from_cache.load(Ordering::Relaxed),
+        )
     }
 
     /// What the device is and can do.
@@ -275,9 +299,76 @@ impl Gpu {
         if let Some(p) = programs.get(&source) {
             return Ok(Arc::clone(p));
         }
-        let program =
-            Arc::new(self.program(source.name(), &source.text(), &source.options(&self.info))?);
+        let (text, options) = (source.text(), source.options(&self.info));
+        let program = Arc::new(self.cached_program(source.name(), &text, &options)?);
         programs.insert(source, Arc::clone(&program));
+        Ok(program)
+    }
+
+    /// `text` built with `options`: from the program cache where it holds a binary the
+    /// driver accepts, else compiled and stored there. A cache that cannot be written costs
+    /// only the next start's compile, so write failures are not errors.
+    fn cached_program(
+        &self,
+        name: &'static str,
+        text: &str,
+        options: &str,
+    ) -> Result<Program, ClError> {
+        let Some(cache) = &self.program_cache else {
+            self.compiled.fetch_add(1, Ordering::Relaxed);
+            return self.program(name, text, options);
+        };
+        let key = ProgramKey::new(&self.info, text, options);
+        if let Cached::Binary(binary) = cache.read(key) {
+            if let Ok(program) = self.program_from_binary(&binary, options) {
+                self.from_cache.fetch_add(1, Ordering::Relaxed);
+                return Ok(program);
+            }
+        }
+        let program = self.program(name, text, options)?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        if let Ok(binary) = program.binary() {
+            let _ = cache.write(key, &binary);
+        }
+        Ok(program)
+    }
+
+    /// A program from a binary this device's driver made, built (linked) with `options`.
+    fn program_from_binary(&self, binary: &[u8], options: &str) -> Result<Program, ClError> {
+        let s = &self.shared;
+        let (ptr, len) = (binary.as_ptr(), binary.len());
+        let (mut binary_status, mut status) = (0, 0);
+        // SAFETY: one binary of `len` bytes for this context's one device, alive through
+        // the call; the driver validates it and reports a bad one in the statuses.
+        let program = unsafe {
+            (s.api.clCreateProgramWithBinary)(
+                s.context,
+                1,
+                &s.device,
+                &len,
+                &ptr,
+                &mut binary_status,
+                &mut status,
+            )
+        };
+        api::check("clCreateProgramWithBinary", status)?;
+        let program = Program {
+            shared: Arc::clone(s),
+            program,
+        };
+        api::check("clCreateProgramWithBinary", binary_status)?;
+        let options = CString::new(options).map_err(|_| ClError::shape("program build", "NUL"))?;
+        // SAFETY: builds the program for this context's one device, synchronously.
+        api::check("clBuildProgram", unsafe {
+            (s.api.clBuildProgram)(
+                program.program,
+                1,
+                &s.device,
+                options.as_ptr(),
+                ptr::null(),
+                ptr::null_mut(),
+            )
+        })?;
         Ok(program)
     }
 
@@ -396,6 +487,38 @@ impl Program {
             kernel,
             held: Vec::new(),
         })
+    }
+
+    /// The driver's binary of this built program, for the program cache.
+    fn binary(&self) -> Result<Vec<u8>, ClError> {
+        let s = &self.shared;
+        let mut size = 0usize;
+        // SAFETY: one device, so one size, written into a local of that type.
+        api::check("clGetProgramInfo", unsafe {
+            (s.api.clGetProgramInfo)(
+                self.program,
+                api::PROGRAM_BINARY_SIZES,
+                size_of::<usize>(),
+                (&raw mut size).cast(),
+                ptr::null_mut(),
+            )
+        })?;
+        if size == 0 {
+            return Err(ClError::shape("program binary", "the driver gives none"));
+        }
+        let mut binary = vec![0u8; size];
+        let mut at = binary.as_mut_ptr();
+        // SAFETY: one pointer per device, to a buffer of the size the driver just gave.
+        api::check("clGetProgramInfo", unsafe {
+            (s.api.clGetProgramInfo)(
+                self.program,
+                api::PROGRAM_BINARIES,
+                size_of::<*mut u8>(),
+                (&raw mut at).cast(),
+                ptr::null_mut(),
+            )
+        })?;
+        Ok(binary)
     }
 
     /// The driver's build log for this program (empty where it has none).

@@ -24,6 +24,7 @@ mod executor;
 mod gpu;
 mod model;
 pub mod ops;
+mod program_cache;
 mod programs;
 mod session;
 

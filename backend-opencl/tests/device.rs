@@ -106,3 +106,66 @@ proptest! {
         }
     }
 }
+
+/// `x += y` on fresh buffers through `gpu`, checked: proves a program (from source or from
+/// the cache) computes.
+fn add_works(gpu: &Gpu) {
+    let (x, y) = ([1.0f32, 2.0, 3.0], [0.5f32, 0.25, -3.0]);
+    let (bx, by) = (gpu.buffer(12).unwrap(), gpu.buffer(12).unwrap());
+    gpu.write_f32(&bx, &x).unwrap();
+    gpu.write_f32(&by, &y).unwrap();
+    let mut batch = Batch::new();
+    gpu.add(&mut batch, bx.view(0, 3).unwrap(), by.view(0, 3).unwrap())
+        .unwrap();
+    gpu.submit(&batch).unwrap();
+    let mut got = [0f32; 3];
+    gpu.read_f32(&bx, &mut got).unwrap();
+    assert_eq!(got, [1.5, 2.25, 0.0]);
+}
+
+#[test]
+fn programs_come_from_the_cache_on_a_second_start_and_damage_means_a_rebuild() {
+    for index in devices() {
+        let dir = std::env::temp_dir().join(format!(
+            "tern-program-cache-test-{}-{index}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = || {
+            Gpu::open(None, index)
+                .unwrap()
+                .with_program_cache(Some(&dir))
+        };
+
+        let cold = open();
+        add_works(&cold);
+        assert_eq!(cold.program_builds(), (1, 0), "compiled on the first start");
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+
+        let warm = open();
+        add_works(&warm);
+        assert_eq!(warm.program_builds(), (0, 1), "loaded on the second start");
+
+        // A damaged file is compiled again and rewritten.
+        let mut bytes = std::fs::read(&files[0]).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x5a;
+        std::fs::write(&files[0], &bytes).unwrap();
+        let repaired = open();
+        add_works(&repaired);
+        assert_eq!(repaired.program_builds(), (1, 0), "rebuilt after damage");
+        let again = open();
+        add_works(&again);
+        assert_eq!(again.program_builds(), (0, 1), "the rewritten file is used");
+
+        // Without a cache every start compiles.
+        let plain = Gpu::open(None, index).unwrap();
+        add_works(&plain);
+        assert_eq!(plain.program_builds(), (1, 0));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -21,6 +21,7 @@ pub mod cpu;
 pub mod dtype;
 pub mod exec;
 pub mod gguf;
+pub mod hash;
 pub mod kv;
 pub mod model;
 pub mod numerics;

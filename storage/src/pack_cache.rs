@@ -18,6 +18,8 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+pub use tern_core::hash::content_hash;
+
 use crate::MappedFile;
 
 const MAGIC: [u8; 8] = *b"TERNPACK";
@@ -115,36 +117,6 @@ impl fmt::Display for CacheError {
 }
 
 impl std::error::Error for CacheError {}
-
-/// A fast 64-bit hash of `bytes`: four independent multiply-rotate lanes over 8-byte words
-/// (several GB/s per core), folded with the length. Not cryptographic: it tells a model
-/// file from an edited or different one, it does not resist forgery.
-pub fn content_hash(bytes: &[u8]) -> u64 {
-    const P: [u64; 4] = [
-        0x9e37_79b9_7f4a_7c15,
-        0xc2b2_ae3d_27d4_eb4f,
-        0x1656_67b1_9e37_79f9,
-        0x85eb_ca77_c2b2_ae63,
-    ];
-    let mut lanes = P;
-    let mut chunks = bytes.chunks_exact(32);
-    for chunk in &mut chunks {
-        for (i, lane) in lanes.iter_mut().enumerate() {
-            let word = u64::from_le_bytes(chunk[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-            *lane = (*lane ^ word).wrapping_mul(P[i]).rotate_left(29);
-        }
-    }
-    let mut tail = [0u8; 32];
-    let rest = chunks.remainder();
-    tail[..rest.len()].copy_from_slice(rest);
-    let mut h = bytes.len() as u64;
-    for (i, lane) in lanes.iter().enumerate() {
-        let word = u64::from_le_bytes(tail[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-        h = (h ^ lane.wrapping_add(word)).wrapping_mul(P[(i + 1) % 4]);
-        h ^= h >> 31;
-    }
-    h
-}
 
 /// Writes a cache file blob by blob; [`PackCacheWriter::finish`] puts it in place.
 pub struct PackCacheWriter {
@@ -461,19 +433,6 @@ mod tests {
         fs::write(&file, b"x").unwrap();
         // A path below a regular file cannot be created, even by root.
         assert!(PackCacheWriter::create(&file.join("cache"), &key()).is_err());
-    }
-
-    #[test]
-    fn the_hash_sees_every_byte_and_the_length() {
-        let base: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        let h = content_hash(&base);
-        for at in [0, 31, 32, 500, 999] {
-            let mut b = base.clone();
-            b[at] ^= 0x10;
-            assert_ne!(content_hash(&b), h, "byte {at}");
-        }
-        assert_ne!(content_hash(&base[..999]), h);
-        assert_ne!(content_hash(&[]), content_hash(&[0]));
     }
 
     #[test]

@@ -95,12 +95,14 @@ pub(super) struct ComputeArgs {
     /// cannot move to a free core and wait instead)
     #[arg(long)]
     pin: bool,
-    /// Directory of packed-weight caches: the first load of a model writes the CPU
-    /// backend's repacked weights there, later loads map them instead of repacking
-    /// [default: $XDG_CACHE_HOME/tern, else ~/.cache/tern, for model files of 64 MiB or more]
+    /// Directory of caches: the first load of a model writes the CPU backend's repacked
+    /// weights there (later loads map them instead of repacking), and the OpenCL backend its
+    /// compiled programs (later starts skip the compiler) [default: $XDG_CACHE_HOME/tern,
+    /// else ~/.cache/tern; packed weights only for model files of 64 MiB or more]
     #[arg(long, value_name = "DIR")]
     pack_cache: Option<PathBuf>,
-    /// Repack the weights on every load; read and write no packed-weight cache
+    /// Repack the weights and compile the GPU programs on every load; read and write no
+    /// cache
     #[arg(long, conflicts_with = "pack_cache")]
     no_pack_cache: bool,
     /// Where the embedding table lives: flash reads each token's row from the model file
@@ -140,6 +142,7 @@ impl ComputeArgs {
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
             pack_cache: self.pack_cache_dir(model),
+            program_cache: self.program_cache_dir(),
             embeddings: self.embeddings.map(Tier::from),
             kv_dram_tokens: self.kv_dram_tokens,
             kv_spill_dir: self.kv_spill_dir.clone(),
@@ -149,6 +152,15 @@ impl ComputeArgs {
     /// Where packed weights are cached: the directory given, none with `--no-pack-cache`,
     /// else the default directory for model files large enough that repacking them takes
     /// noticeable time (small ones repack faster than a cache file is checked).
+    /// Where compiled GPU programs are kept: small, so always, unless caches are off.
+    fn program_cache_dir(&self) -> Option<PathBuf> {
+        match (self.no_pack_cache, &self.pack_cache) {
+            (true, _) => None,
+            (false, Some(dir)) => Some(dir.clone()),
+            (false, None) => default_pack_cache_dir(),
+        }
+    }
+
     fn pack_cache_dir(&self, model: Option<&Path>) -> Option<PathBuf> {
         const WORTH_CACHING: u64 = 64 << 20;
         if self.no_pack_cache {

@@ -238,8 +238,9 @@ fn load_opencl<'a>(
         (None, false) => DeviceChoice::Any,
     };
     let library = options.opencl_library.as_deref();
+    let cache = options.program_cache.as_deref();
     Ok(Box::new(tern_backend_opencl::load(
-        library, choice, gguf, config,
+        library, choice, cache, gguf, config,
     )?))
 }
 

@@ -81,6 +81,9 @@ pub struct EngineOptions {
     /// Directory of packed-weight caches (CPU backend): the first load writes the repacked
     /// weights there, later loads map them instead of repacking. `None`: no cache.
     pub pack_cache: Option<PathBuf>,
+    /// Directory of compiled GPU programs (OpenCL): the first start compiles and writes
+    /// them there, later starts load them. `None`: compile on every start.
+    pub program_cache: Option<PathBuf>,
     /// Where the embedding table lives: [`Tier::Flash`] reads each token's row from the
     /// model file, so the table never occupies memory; [`Tier::Mapped`] reads rows in place
     /// from the mapped file (pages stay resident once touched); [`Tier::Dram`] copies the
@@ -107,6 +110,7 @@ impl Default for EngineOptions {
             threads: 0,
             pin_threads: false,
             pack_cache: None,
+            program_cache: None,
             embeddings: None,
             kv_dram_tokens: None,
             kv_spill_dir: None,
