@@ -169,3 +169,19 @@ fn programs_come_from_the_cache_on_a_second_start_and_damage_means_a_rebuild() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn a_buffer_larger_than_the_device_allows_is_out_of_memory_not_a_fault() {
+    for index in devices() {
+        let gpu = Gpu::open(None, index).unwrap();
+        let too_large = usize::try_from(gpu.info().max_buffer).unwrap() + 1;
+        let e = gpu.buffer(too_large).err().unwrap();
+        assert!(matches!(e, ClError::OutOfMemory { bytes, .. } if bytes == too_large));
+        let line = e.to_string();
+        assert!(
+            line.contains("out of OpenCL device") && !line.contains('\n'),
+            "{line}"
+        );
+        assert_eq!(gpu.allocations(), 0);
+    }
+}
