@@ -5,8 +5,9 @@
 
 use alloc::vec::Vec;
 
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, WeightId};
 use crate::numerics::rope::rope_angles;
+use crate::plan::{Buf, Op, Plan};
 
 /// Where a step's inputs and results sit in the exchange buffer, in 32-bit words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +71,217 @@ impl StepIo {
     }
 }
 
+/// `len` 32-bit words from word `offset` on, of the activation arena or of the exchange
+/// buffer (each [`DeviceOp`] says which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Words {
+    /// The first word.
+    pub offset: usize,
+    /// How many words.
+    pub len: usize,
+}
+
+/// One op of a step as a device backend records it: the plan's op with its buffers resolved
+/// to words of the activation arena (laid out as the plan's arena, so a device runs the very
+/// plan the CPU runs), and its inputs and results to words of the exchange buffer
+/// ([`StepIo`]). The step's first position is word 0 of the exchange buffer
+/// ([`StepIo::POSITION`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceOp {
+    /// Embedding rows of the token ids (exchange `tokens`) into `out`.
+    Embed {
+        /// The step's token ids, in the exchange buffer.
+        tokens: Words,
+        /// Where the rows go.
+        out: Words,
+    },
+    /// RMS norm of each row of `x` times `weight`, into `out`.
+    RmsNorm {
+        /// The norm's weight.
+        weight: WeightId,
+        /// Rows to normalise.
+        x: Words,
+        /// Where the rows go.
+        out: Words,
+    },
+    /// `out[t] = W x[t]`; `scratch`, as long as `x`, receives `x` rounded to the weight's
+    /// activation format.
+    MatMul {
+        /// The matrix.
+        weight: WeightId,
+        /// Input rows (only the last one where the plan wants the last logits only).
+        x: Words,
+        /// Room for the rounded activations.
+        scratch: Words,
+        /// Output rows.
+        out: Words,
+    },
+    /// `weight` added to every row of `x`.
+    AddBias {
+        /// The bias.
+        weight: WeightId,
+        /// Rows, in place.
+        x: Words,
+    },
+    /// RMS norm of every head of `x` in place.
+    HeadNorm {
+        /// The norm's weight, one head wide.
+        weight: WeightId,
+        /// Rows, in place.
+        x: Words,
+    },
+    /// RoPE of `heads` heads per row of `x`, with the (cos, sin) pairs at `table` in the
+    /// exchange buffer.
+    Rope {
+        /// Rows, in place.
+        x: Words,
+        /// Heads per row.
+        heads: usize,
+        /// The step's (cos, sin) table, in the exchange buffer.
+        table: Words,
+    },
+    /// Key and value rows into the cache of `layer`, at the step's position.
+    StoreKv {
+        /// The layer.
+        layer: usize,
+        /// Key rows.
+        k: Words,
+        /// Value rows.
+        v: Words,
+    },
+    /// Causal attention of `q` over the cache of `layer`, into `out`.
+    Attention {
+        /// The layer.
+        layer: usize,
+        /// Query rows.
+        q: Words,
+        /// Where the rows go.
+        out: Words,
+    },
+    /// `gate = silu(gate) * up`.
+    SwiGlu {
+        /// Gate rows, in place.
+        gate: Words,
+        /// Up rows.
+        up: Words,
+    },
+    /// `x += y`.
+    Add {
+        /// Rows, in place.
+        x: Words,
+        /// Rows added.
+        y: Words,
+    },
+    /// The logits (`from`, in the arena) copied to the exchange buffer (`to`), last.
+    ReturnLogits {
+        /// The logit rows in the arena.
+        from: Words,
+        /// Their place in the exchange buffer.
+        to: Words,
+    },
+}
+
+impl StepIo {
+    /// The exchange buffer's word holding the step's first position.
+    pub const POSITION: Words = Words { offset: 0, len: 1 };
+
+    /// `plan`'s ops as a device records them, ending with the copy of the logits to this
+    /// layout's place for them. `None` when the plan is larger than the layout (more tokens
+    /// or logit rows than it was made for).
+    pub fn ops<'p>(&self, plan: &'p Plan) -> Option<impl Iterator<Item = DeviceOp> + 'p> {
+        let c = *plan.config();
+        let n = plan.n_tokens();
+        if n > self.max_tokens || plan.n_logit_rows() > self.max_logit_rows {
+            return None;
+        }
+        let act = move |buf: Buf| {
+            let span = plan.span(buf);
+            Words {
+                offset: span.offset / 4,
+                len: span.len,
+            }
+        };
+        let tokens = Words {
+            offset: self.tokens,
+            len: n,
+        };
+        let table = Words {
+            offset: self.rope,
+            len: n * (c.rope_dim / 2) * 2,
+        };
+        let logits = act(Buf::Logits);
+        let to = Words {
+            offset: self.logits,
+            len: logits.len,
+        };
+        let ops = plan.ops().map(move |op| match op {
+            Op::Embed { out } => DeviceOp::Embed {
+                tokens,
+                out: act(out),
+            },
+            Op::RmsNorm { weight, x, out } => DeviceOp::RmsNorm {
+                weight,
+                x: act(x),
+                out: act(out),
+            },
+            Op::MatMul {
+                weight,
+                x,
+                out,
+                last_row_only,
+            } => {
+                let mut x_words = act(x);
+                if last_row_only {
+                    let width = plan.width(x);
+                    x_words = Words {
+                        offset: x_words.offset + x_words.len - width,
+                        len: width,
+                    };
+                }
+                let scratch = Words {
+                    offset: act(Buf::Scratch).offset,
+                    len: x_words.len,
+                };
+                DeviceOp::MatMul {
+                    weight,
+                    x: x_words,
+                    scratch,
+                    out: act(out),
+                }
+            }
+            Op::AddBias { weight, x } => DeviceOp::AddBias { weight, x: act(x) },
+            Op::HeadNorm { weight, x, .. } => DeviceOp::HeadNorm { weight, x: act(x) },
+            Op::Rope { x, heads } => DeviceOp::Rope {
+                x: act(x),
+                heads: heads.count(&c),
+                table,
+            },
+            Op::StoreKv { layer, k, v } => DeviceOp::StoreKv {
+                layer: layer as usize,
+                k: act(k),
+                v: act(v),
+            },
+            Op::Attention { layer, q, out } => DeviceOp::Attention {
+                layer: layer as usize,
+                q: act(q),
+                out: act(out),
+            },
+            Op::SwiGlu { gate, up } => DeviceOp::SwiGlu {
+                gate: act(gate),
+                up: act(up),
+            },
+            Op::Add { x, y } => DeviceOp::Add {
+                x: act(x),
+                y: act(y),
+            },
+        });
+        Some(ops.chain(core::iter::once(DeviceOp::ReturnLogits {
+            from: logits,
+            to,
+        })))
+    }
+}
+
 /// Floats of attention's score scratch for steps of `n_tokens` tokens over `n_ctx`
 /// positions: one `n_ctx`-long row per (token, head).
 pub fn scores_len(c: &ModelConfig, n_tokens: usize, n_ctx: usize) -> Option<usize> {
@@ -113,6 +325,62 @@ mod tests {
             assert_eq!(l.words, l.logits + 2 * 7);
         }
         assert_eq!(StepIo::new(&c, usize::MAX, 1), None);
+    }
+
+    #[test]
+    fn device_ops_follow_the_plan_and_end_with_the_logits() {
+        use crate::plan::LogitRows;
+        let c = config();
+        let plan = Plan::new(&c, 3, 16, LogitRows::Last).unwrap();
+        let io = StepIo::new(&c, 3, 1).unwrap();
+        let ops: Vec<DeviceOp> = io.ops(&plan).unwrap().collect();
+        assert_eq!(ops.len(), plan.ops().count() + 1);
+        assert!(
+            matches!(ops[0], DeviceOp::Embed { tokens, .. } if tokens == Words { offset: 1, len: 3 })
+        );
+        let logits = plan.span(Buf::Logits);
+        assert_eq!(
+            ops.last(),
+            Some(&DeviceOp::ReturnLogits {
+                from: Words {
+                    offset: logits.offset / 4,
+                    len: c.n_vocab
+                },
+                to: Words {
+                    offset: io.logits,
+                    len: c.n_vocab
+                },
+            })
+        );
+        // The output head multiplies only the last row, its scratch as long as that row.
+        let head = ops
+            .iter()
+            .rev()
+            .find_map(|op| match op {
+                DeviceOp::MatMul { x, scratch, .. } => Some((*x, *scratch)),
+                _ => None,
+            })
+            .unwrap();
+        let hidden = plan.span(Buf::Normed);
+        assert_eq!(head.0.len, c.n_embd);
+        assert_eq!(head.0.offset + head.0.len, hidden.offset / 4 + hidden.len);
+        assert_eq!(head.1.len, c.n_embd);
+        for op in &ops {
+            if let DeviceOp::Rope { table, heads, .. } = op {
+                assert_eq!(
+                    *table,
+                    Words {
+                        offset: io.rope,
+                        len: 3 * 4
+                    }
+                );
+                assert!(*heads == c.n_head || *heads == c.n_head_kv);
+            }
+        }
+        // A plan larger than the layout has no ops.
+        assert!(StepIo::new(&c, 2, 1).unwrap().ops(&plan).is_none());
+        let every_row = Plan::new(&c, 3, 16, LogitRows::All).unwrap();
+        assert!(io.ops(&every_row).is_none());
     }
 
     #[test]
