@@ -14,7 +14,7 @@ use crate::device::{DeviceInfo, DeviceKind, enumerate};
 use crate::error::ClError;
 use crate::gpu::Gpu;
 use crate::model::DeviceModel;
-use crate::ops::KvFormat;
+use crate::ops::{KvFormat, Precision};
 use crate::programs::Source;
 use crate::session::{DeviceSession, DeviceStepError};
 
@@ -64,18 +64,22 @@ impl DeviceChoice {
 /// Opens the device `choice` names in the OpenCL library at `library` (else
 /// `TERN_OPENCL_LIB`, else the usual names), builds the kernels every model needs (so a
 /// driver that cannot compile one fails before anything is uploaded) and uploads `gguf`'s
-/// weights.
+/// weights, its matrices for the matmul kernels of `precision`.
 pub fn load(
     library: Option<&Path>,
     choice: DeviceChoice,
     gguf: &Gguf<'_>,
     config: ModelConfig,
+    precision: Precision,
 ) -> Result<DeviceModel, ExecError> {
     let gpu = Gpu::open(library, choice.index(library)?)?;
     for source in Source::EVERY_MODEL {
         gpu.built(source)?;
     }
-    DeviceModel::load(gpu, gguf, config).map_err(device_error)
+    if precision == Precision::Fast {
+        gpu.built(Source::QuantizeActivations)?;
+    }
+    DeviceModel::load_in(gpu, gguf, config, precision).map_err(device_error)
 }
 
 /// A device failure as core's executors report it.

@@ -34,5 +34,5 @@ pub use error::{ClError, code_name};
 pub use executor::{BACKEND, DeviceChoice, is_real_gpu, load};
 pub use gpu::{Buffer, Gpu, Kernel, Program};
 pub use model::DeviceModel;
-pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, View};
+pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, Precision, View};
 pub use session::{DeviceSession, DeviceStepError};

@@ -239,7 +239,11 @@ fn load_opencl<'a>(
     };
     let library = options.opencl_library.as_deref();
     Ok(Box::new(tern_backend_opencl::load(
-        library, choice, gguf, config,
+        library,
+        choice,
+        gguf,
+        config,
+        tern_backend_opencl::Precision::Reference,
     )?))
 }
 
