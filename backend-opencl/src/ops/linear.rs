@@ -93,13 +93,14 @@ impl DeviceWeight {
     }
 
     /// Uploads `w` repacked for the matmul kernels of `precision`: [`Layout::Planar`] for
-    /// [`Precision::Fast`] where its format has fast kernels, else [`Layout::Interleaved`]
-    /// (the reference kernels, whatever was asked).
+    /// [`Precision::Fast`] where its format has fast kernels (and the device the few KiB of
+    /// local memory they stage activations in), else [`Layout::Interleaved`] (the reference
+    /// kernels, whatever was asked). [`DeviceWeight::precision`] says which it got.
     pub fn matrix_in(gpu: &Gpu, w: &WeightView<'_>, precision: Precision) -> Result<DeviceWeight> {
         check_size(w)?;
         let planar = match precision {
-            Precision::Fast => planar::repack(w),
-            Precision::Reference => None,
+            Precision::Fast if gpu.info().local_memory >= planar::LOCAL_BYTES => planar::repack(w),
+            _ => None,
         };
         let (bytes, layout, precision) = match planar {
             Some(bytes) => (bytes, Layout::Planar, Precision::Fast),
@@ -291,7 +292,10 @@ impl Gpu {
             what: format!("{:?} weights", w.dtype),
         })?;
         if w.layout == Layout::Rows {
-            w.expect_layout(OP, Layout::Interleaved)?;
+            return Err(ClError::shape(
+                OP,
+                "weights in the Rows layout, the matmuls read Interleaved or Planar",
+            ));
         }
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(ClError::shape(

@@ -45,6 +45,14 @@ pub(crate) const GEMV_STAGE: usize = 2;
 pub(crate) const GEMM_TOKENS: usize = 8;
 /// Blocks of activations the GEMM stages in local memory at a time.
 pub(crate) const GEMM_STAGE: usize = 2;
+/// Bytes of local memory the GEMV and the GEMM declare, the larger of the two (their staged
+/// activations as float4s, scales and sums, and the GEMV's partial sums): a device with
+/// less (OpenCL 1.2's embedded profile promises only 1 KiB) keeps the reference kernels.
+pub(crate) const LOCAL_BYTES: u64 = {
+    let gemv = (64 / GEMV_ROWS * GEMV_STAGE) * (8 * 16 + 2 * 4) + 64 * 4;
+    let gemm = GEMM_STAGE * GEMM_TOKENS * (8 * 16 + 2 * 4);
+    (if gemv > gemm { gemv } else { gemm }) as u64
+};
 /// Rows of a tile of [`Layout::Planar`](super::Layout::Planar): the GEMM's work-group.
 const TILE: usize = super::GROUP;
 const _: () = assert!(TILE % GEMV_ROWS == 0 && super::GROUP % GEMV_ROWS == 0);
@@ -215,5 +223,105 @@ impl Gpu {
             threads(blocks),
         )?;
         self.record(batch, matmul, &args, range)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tern_core::testing::conformance::Rng;
+
+    use super::*;
+
+    /// Code `i` of a file block of `dtype`, and its f16 scale and minimum.
+    fn file_code(dtype: DType, block: &[u8], i: usize) -> (u32, [u16; 2]) {
+        let f16_at = |at: usize| u16::from_le_bytes([block[at], block[at + 1]]);
+        let code = match dtype {
+            DType::Q8_0 => u32::from(block[2 + i]),
+            _ => {
+                let byte = block[block.len() - 16 + i % 16];
+                u32::from(if i < 16 { byte & 15 } else { byte >> 4 })
+            }
+        };
+        let min = if dtype == DType::Q4_1 { f16_at(2) } else { 0 };
+        (code, [f16_at(0), min])
+    }
+
+    /// Code `i` of block `b` of row `r` read back from `planar` by the layout's formulas.
+    fn planar_code(
+        dtype: DType,
+        planar: &[u8],
+        rows: usize,
+        nb: usize,
+        r: usize,
+        b: usize,
+        i: usize,
+    ) -> (u32, [u16; 2]) {
+        let (words, halves) = plane_widths(dtype).unwrap();
+        let (first, lane) = (r / TILE * TILE, r % TILE);
+        let tile_rows = (rows - first).min(TILE);
+        let bits = 32 / (BLOCK / words);
+        let (j, slot) = (i / (32 / bits), i % (32 / bits));
+        let at = 4 * (first * nb * words + (b * words + j) * tile_rows + lane);
+        let word = u32::from_le_bytes(planar[at..at + 4].try_into().unwrap());
+        let code = (word >> (bits * slot)) & ((1 << bits) - 1);
+        let scales_at = 4 * rows * nb * words;
+        let half = |h: usize| {
+            let at = scales_at + 2 * ((first * nb + b * tile_rows + lane) * halves + h);
+            u16::from_le_bytes([planar[at], planar[at + 1]])
+        };
+        let min = if halves == 2 { half(1) } else { 0 };
+        (code, [half(0), min])
+    }
+
+    #[test]
+    fn repack_puts_every_code_and_scale_where_the_layout_says() {
+        let mut rng = Rng::new(17);
+        for dtype in FAST_FORMATS {
+            for rows in [1, 15, 64, 65, 130] {
+                let nb = 3;
+                let bb = dtype.block_bytes();
+                let data: Vec<u8> = (0..rows * nb * bb).map(|_| rng.below(256) as u8).collect();
+                let w = WeightView {
+                    name: "w",
+                    dtype,
+                    rows,
+                    cols: nb * BLOCK,
+                    data: &data,
+                };
+                let planar = repack(&w).unwrap();
+                assert_eq!(
+                    planar.len(),
+                    data.len(),
+                    "{dtype:?}: the same bytes, rearranged"
+                );
+                for r in 0..rows {
+                    for b in 0..nb {
+                        let block = &data[(r * nb + b) * bb..][..bb];
+                        for i in 0..BLOCK {
+                            assert_eq!(
+                                planar_code(dtype, &planar, rows, nb, r, b, i),
+                                file_code(dtype, block, i),
+                                "{dtype:?} {rows} rows: row {r} block {b} element {i}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn formats_without_fast_kernels_are_not_repacked() {
+        let data = vec![0u8; 4 * 32];
+        for dtype in [DType::F32, DType::Q5_1, DType::Q4_K] {
+            let w = WeightView {
+                name: "w",
+                dtype,
+                rows: 1,
+                cols: 32,
+                data: &data,
+            };
+            assert!(repack(&w).is_none(), "{dtype:?}");
+        }
     }
 }
