@@ -171,13 +171,14 @@ fn planar_matrices(model: &DeviceModel, config: ModelConfig) -> usize {
 }
 
 /// Measured worst row-relative L2 over the 25 steps (an eleven-token prefill, then 24
-/// decode steps): stories260K Q8_0 3.01e-7, llama Q4_0 1.56e-2, llama Q4_1 2.28e-2, the same
-/// on PoCL 6 and on rusticl (llvmpipe): the fast kernels' every rounding is an IEEE add or
-/// multiply in an order they fix, so devices that keep subnormals agree bit for bit. Each
-/// limit is 1.5 times the measured value. The random-weight fixtures jump to percent level
-/// where a last-bit difference moves a Q8_0 or Q8_K activation code across a rounding step
-/// (steps in between are often within 1e-7, or bit for bit); llama.cpp's own Q4 files are
-/// 0.34 to 0.56 from transformers on these models (testdata/fixtures/README.md).
+/// decode steps): stories260K Q8_0 3.01e-7, llama Q4_0 1.56e-2, llama Q4_1 2.28e-2, the
+/// same on PoCL 3.1 and on rusticl (Mesa 22.3, llvmpipe): every rounding of the fast
+/// kernels is an IEEE add or multiply in an order they fix, so devices that keep subnormals
+/// agree bit for bit. Each limit is 1.5 times the measured value. The random-weight
+/// fixtures jump to percent level where a last-bit difference moves a Q8_0 or Q8_K
+/// activation code across a rounding step (steps in between are often within 1e-7, or bit
+/// for bit); llama.cpp's own Q4 files are 0.34 to 0.56 from transformers on these models
+/// (testdata/fixtures/README.md).
 #[test]
 fn fast_models_track_the_reference() {
     compare_fast("models/stories260K-q8_0.gguf", 4.5e-7);
