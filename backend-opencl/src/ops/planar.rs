@@ -53,9 +53,11 @@ pub(crate) const LOCAL_BYTES: u64 = {
     let gemm = GEMM_STAGE * GEMM_TOKENS * (8 * 16 + 2 * 4);
     (if gemv > gemm { gemv } else { gemm }) as u64
 };
-/// Rows of a tile of [`Layout::Planar`](super::Layout::Planar): the GEMM's work-group.
+/// Rows of a tile of [`Layout::Planar`](super::Layout::Planar): the GEMM's work-group
+/// (`TILE` in planar.cl).
 const TILE: usize = super::GROUP;
-const _: () = assert!(TILE % GEMV_ROWS == 0 && super::GROUP % GEMV_ROWS == 0);
+// A GEMV work-group's rows lie in one tile, and its slices pair off in a tree.
+const _: () = assert!(TILE % GEMV_ROWS == 0 && (super::GROUP / GEMV_ROWS).is_power_of_two());
 
 /// Elements per block of every fast format.
 const BLOCK: usize = 32;
