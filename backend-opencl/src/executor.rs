@@ -14,7 +14,7 @@ use crate::device::{DeviceInfo, DeviceKind, enumerate};
 use crate::error::ClError;
 use crate::gpu::Gpu;
 use crate::model::DeviceModel;
-use crate::ops::KvFormat;
+use crate::ops::{KvFormat, Precision};
 use crate::programs::Source;
 use crate::session::{DeviceSession, DeviceStepError};
 
@@ -64,19 +64,24 @@ impl DeviceChoice {
 /// Opens the device `choice` names in the OpenCL library at `library` (else
 /// `TERN_OPENCL_LIB`, else the usual names), builds the kernels every model needs (so a
 /// driver that cannot compile one fails before anything is uploaded), from the compiled
-/// programs in `program_cache` where it has them, and uploads `gguf`'s weights.
+/// programs in `program_cache` where it has them, and uploads `gguf`'s weights, its matrices
+/// for the matmul kernels of `precision`.
 pub fn load(
     library: Option<&Path>,
     choice: DeviceChoice,
     program_cache: Option<&Path>,
     gguf: &Gguf<'_>,
     config: ModelConfig,
+    precision: Precision,
 ) -> Result<DeviceModel, ExecError> {
     let gpu = Gpu::open(library, choice.index(library)?)?.with_program_cache(program_cache);
     for source in Source::EVERY_MODEL {
         gpu.built(source)?;
     }
-    DeviceModel::load(gpu, gguf, config).map_err(device_error)
+    if precision == Precision::Fast {
+        gpu.built(Source::QuantizeActivations)?;
+    }
+    DeviceModel::load_in(gpu, gguf, config, precision).map_err(device_error)
 }
 
 /// A device failure as core's executors report it.

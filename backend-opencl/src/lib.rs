@@ -7,7 +7,8 @@
 //! - [`Gpu`]: an open device with an in-order queue; [`Buffer`]s, [`Program`]s built from
 //!   OpenCL C 1.2 sources (a failed build gives the driver log's first line), [`Kernel`]s.
 //! - [`ops`]: the ops of a step as kernels added to a [`Batch`], with the reference
-//!   backend's semantics.
+//!   backend's semantics; matmuls at a [`Precision`]: the reference's exact bits, or fast
+//!   kernels (Q4_0, Q4_1, Q8_0) whose sums are reassociated within a stated bound.
 //! - [`DeviceModel`]: a model's weights uploaded once; [`DeviceSession`]: a KV cache and
 //!   step memory on the device, core's plan of each step shape made into a batch once and
 //!   enqueued again. Both meet core's step contract ([`tern_core::exec::Executor`]);
@@ -35,5 +36,5 @@ pub use error::{ClError, code_name};
 pub use executor::{BACKEND, DeviceChoice, is_real_gpu, load};
 pub use gpu::{Buffer, Gpu, Kernel, Program};
 pub use model::DeviceModel;
-pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, View};
+pub use ops::{AttentionShape, DeviceKv, DeviceWeight, KvFormat, Layout, Precision, View};
 pub use session::{DeviceSession, DeviceStepError};

@@ -5,6 +5,7 @@
 use tern_core::DType;
 
 use crate::device::DeviceInfo;
+use crate::ops::planar::{GEMM_STAGE, GEMM_TOKENS, GEMV_ROWS, GEMV_STAGE};
 
 /// Helpers every program starts with: exact f16 conversions, correctly rounded division and
 /// square root.
@@ -13,6 +14,8 @@ const COMMON: &str = include_str!("../kernels/common.cl");
 const GGML_MATH: &str = include_str!("../kernels/ggml_math.cl");
 /// Block decoding of GGUF weight formats.
 const FORMATS: &str = include_str!("../kernels/formats.cl");
+/// Weights in `Layout::Planar` and activation codes, for the fast matmuls.
+const PLANAR: &str = include_str!("../kernels/planar.cl");
 
 /// A kernel program and its entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,6 +25,15 @@ pub(crate) enum Source {
     Matmul(DType),
     /// `matmul_kquant`: Q4_K, Q5_K, Q6_K, activations quantized to Q8_K on the fly.
     MatmulKQuant(DType),
+    /// `gemv`: one token times a `Layout::Planar` matrix (Q4_0, Q4_1, Q8_0), each row's
+    /// blocks in slices whose sums are added in local memory.
+    Gemv(DType),
+    /// `gemm`: several tokens times a `Layout::Planar` matrix, a tile of tokens' activations
+    /// staged in local memory for every row of a tile.
+    Gemm(DType),
+    /// `quant_act`: activations rounded to Q8_0 as codes and scales, with Q8_1 block sums,
+    /// for `Gemv` and `Gemm`.
+    QuantizeActivations,
     /// `embed`: rows of an embedding table decoded to f32.
     Embed(DType),
     /// `round_act`: activations rounded to a matmul's input format (F16 or Q8_0).
@@ -78,6 +90,9 @@ impl Source {
         match self {
             Source::Matmul(_) => "matmul.cl",
             Source::MatmulKQuant(_) => "matmul_kquant.cl",
+            Source::Gemv(_) => "gemv.cl",
+            Source::Gemm(_) => "gemm.cl",
+            Source::QuantizeActivations => "quant_act.cl",
             Source::Embed(_) => "embed.cl",
             Source::RoundActivations(_) => "round_act.cl",
             Source::KvStore { .. } => "kv_store.cl",
@@ -99,6 +114,9 @@ impl Source {
         let own = match self {
             Source::Matmul(_) => include_str!("../kernels/matmul.cl"),
             Source::MatmulKQuant(_) => include_str!("../kernels/matmul_kquant.cl"),
+            Source::Gemv(_) => include_str!("../kernels/gemv.cl"),
+            Source::Gemm(_) => include_str!("../kernels/gemm.cl"),
+            Source::QuantizeActivations => include_str!("../kernels/quant_act.cl"),
             Source::Embed(_) => include_str!("../kernels/embed.cl"),
             Source::RoundActivations(_) => include_str!("../kernels/round_act.cl"),
             Source::KvStore { .. } => include_str!("../kernels/kv_store.cl"),
@@ -113,6 +131,9 @@ impl Source {
         if matches!(self, Source::Matmul(_) | Source::Embed(_)) {
             text.push_str(FORMATS);
         }
+        if matches!(self, Source::Gemv(_) | Source::Gemm(_)) {
+            text.push_str(PLANAR);
+        }
         text.push_str(own);
         text
     }
@@ -122,7 +143,11 @@ impl Source {
     /// option: the kernels count on IEEE arithmetic.
     pub(crate) fn options(self, device: &DeviceInfo) -> String {
         let define = match self {
-            Source::Matmul(t) | Source::MatmulKQuant(t) | Source::Embed(t) => format_define(t),
+            Source::Matmul(t)
+            | Source::MatmulKQuant(t)
+            | Source::Gemv(t)
+            | Source::Gemm(t)
+            | Source::Embed(t) => format_define(t),
             Source::RoundActivations(DType::F16) => "ACT_F16",
             Source::RoundActivations(_) => "ACT_Q8_0",
             Source::KvStore { f16 } | Source::Attention { f16 } => {
@@ -132,13 +157,24 @@ impl Source {
                     "KV_F32"
                 }
             }
-            Source::RmsNorm | Source::Binary | Source::Rope | Source::Raster => "TERN",
+            Source::QuantizeActivations
+            | Source::RmsNorm
+            | Source::Binary
+            | Source::Rope
+            | Source::Raster => "TERN",
+        };
+        let tiles = match self {
+            Source::Gemv(_) => format!(" -D GEMV_ROWS={GEMV_ROWS}u -D GEMV_STAGE={GEMV_STAGE}u"),
+            Source::Gemm(_) => {
+                format!(" -D GEMM_TOKENS={GEMM_TOKENS}u -D GEMM_STAGE={GEMM_STAGE}u")
+            }
+            _ => String::new(),
         };
         let fma = if device.hardware_fma {
             ""
         } else {
             " -D SOFT_FMA"
         };
-        format!("-cl-std=CL1.2 -D {define}{fma}")
+        format!("-cl-std=CL1.2 -D {define}{tiles}{fma}")
     }
 }

@@ -15,8 +15,8 @@ pub enum VkError {
     /// names of the devices there are.
     #[error("no GPU ({})", no_gpu_found(.0))]
     NoGpu(Vec<String>),
-    /// `--gpu-f16` on a device without shaderFloat16.
-    #[error("device {index} ({name}) has no shaderFloat16 for --gpu-f16")]
+    /// `--gpu-fast` on a device without shaderFloat16.
+    #[error("device {index} ({name}) has no shaderFloat16 for --gpu-fast")]
     NoFloat16 {
         /// The device's index in [`crate::enumerate`]'s list.
         index: usize,

@@ -97,10 +97,6 @@ fn options_the_opencl_backend_does_not_serve_are_refused() {
         &run_args(&["--backend", "opencl", "--kv-dram-tokens", "4"]),
         "--kv-dram-tokens applies to the CPU backends; the OpenCL backend",
     );
-    assert_fails_with(
-        &run_args(&["--backend", "opencl", "--gpu-f16"]),
-        "--gpu-f16 applies to the Vulkan backend",
-    );
 }
 
 #[test]

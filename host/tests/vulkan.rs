@@ -146,7 +146,7 @@ fn vulkan_generates_what_the_cpu_does_and_lists_its_device() {
         "no Vulkan device with index 99",
     );
     if listing.contains("shaderFloat16") {
-        let f16 = tern(&run_args(&["--backend", "vulkan", "--gpu-f16"]));
+        let f16 = tern(&run_args(&["--backend", "vulkan", "--gpu-fast"]));
         assert!(f16.status.success(), "{}", stderr(&f16));
         assert!(stderr(&f16).contains("f16 matmuls"), "{}", stderr(&f16));
         assert!(!err.contains("f16 matmuls"), "{err}");
@@ -154,9 +154,11 @@ fn vulkan_generates_what_the_cpu_does_and_lists_its_device() {
 }
 
 #[test]
-fn gpu_f16_is_for_the_gpu() {
-    assert_fails_with(
-        &run_args(&["--backend", "cpu", "--gpu-f16"]),
-        "--gpu-f16 applies to the Vulkan backend",
-    );
+fn gpu_fast_is_for_the_gpu() {
+    for flag in ["--gpu-fast", "--gpu-f16"] {
+        assert_fails_with(
+            &run_args(&["--backend", "cpu", flag]),
+            "--gpu-fast applies to the GPU backends",
+        );
+    }
 }

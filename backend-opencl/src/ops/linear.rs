@@ -3,7 +3,7 @@
 use tern_core::DType;
 use tern_core::model::WeightView;
 
-use super::{Arg, Result, View, expect_len, groups, threads, word};
+use super::{Arg, Result, View, expect_len, groups, planar, threads, word};
 use crate::batch::Batch;
 use crate::error::ClError;
 use crate::gpu::{Buffer, Gpu};
@@ -19,6 +19,31 @@ pub enum Layout {
     /// group's rows side by side, so the work-items of a work-group (one row each) read
     /// neighbouring bytes at every step (coalesced loads on a GPU).
     Interleaved,
+    /// Matrices for the fast matmuls ([`Precision::Fast`]): a structure of arrays, all the
+    /// codes (as 32-bit words) then all the f16 scales (with Q4_1's minimums), each plane
+    /// with the rows of a tile of [`ROW_GROUP`] side by side word by word, so that
+    /// work-items on neighbouring rows load neighbouring words and decode whole words of
+    /// codes at once (see `ops/planar.rs`).
+    Planar,
+}
+
+/// What a matrix's matmuls compute: the reference backend's bits, or a faster sum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// The reference backend's exact bits: one work-item per (row, token) adds the products
+    /// in the reference's order ([`Layout::Interleaved`]). On random-weight models a last-bit
+    /// difference can cross a rounding step of a later quantized activation, so this is what
+    /// comparisons with the CPU backends rely on.
+    #[default]
+    Reference,
+    /// A GEMV for decode steps and a tiled GEMM for prefill, on weights repacked into
+    /// [`Layout::Planar`]: the activations are rounded as the reference rounds them, the sums
+    /// reassociated, within the bound `ops/planar.rs` derives (about `(n + 3 n/32) 2^-24`
+    /// of `Σ |w x|` for a row of `n` columns). Only Q4_0, Q4_1 and Q8_0 matrices
+    /// ([`FAST_FORMATS`](super::FAST_FORMATS)) have these kernels: every other format (F32,
+    /// F16, Q5_1, the K-quants, formats dequantized at upload) keeps the reference kernels
+    /// and reports [`Precision::Reference`].
+    Fast,
 }
 
 /// Rows per group of [`Layout::Interleaved`]: the matmul kernels' work-group size (64 in
@@ -29,8 +54,10 @@ const _: () = assert!(ROW_GROUP == super::GROUP);
 /// A weight tensor uploaded once (dequantized to f32 where no kernel reads its format).
 pub struct DeviceWeight {
     pub(crate) buf: Buffer,
-    /// How the blocks lie in `buf`: as the file stores them, or interleaved for the matmuls.
+    /// How the blocks lie in `buf`: as the file stores them, or repacked for the matmuls.
     pub layout: Layout,
+    /// What its matmuls compute: [`Precision::Fast`] only in [`Layout::Planar`].
+    pub precision: Precision,
     /// Encoding of the bytes on the device: the file's type, or F32 for a weight dequantized
     /// at upload.
     pub dtype: DType,
@@ -52,6 +79,7 @@ impl DeviceWeight {
         Ok(DeviceWeight {
             buf: gpu.buffer_from(w.data)?,
             layout: Layout::Rows,
+            precision: Precision::Reference,
             dtype: w.dtype,
             stored: w.dtype,
             rows: w.rows,
@@ -59,12 +87,29 @@ impl DeviceWeight {
         })
     }
 
-    /// Uploads `w` repacked for the matmul kernels ([`Layout::Interleaved`]).
+    /// Uploads `w` repacked for the reference matmul kernels ([`Layout::Interleaved`]).
     pub fn matrix(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
+        DeviceWeight::matrix_in(gpu, w, Precision::Reference)
+    }
+
+    /// Uploads `w` repacked for the matmul kernels of `precision`: [`Layout::Planar`] for
+    /// [`Precision::Fast`] where its format has fast kernels (and the device the few KiB of
+    /// local memory they stage activations in), else [`Layout::Interleaved`] (the reference
+    /// kernels, whatever was asked). [`DeviceWeight::precision`] says which it got.
+    pub fn matrix_in(gpu: &Gpu, w: &WeightView<'_>, precision: Precision) -> Result<DeviceWeight> {
         check_size(w)?;
+        let planar = match precision {
+            Precision::Fast if gpu.info().local_memory >= planar::LOCAL_BYTES => planar::repack(w),
+            _ => None,
+        };
+        let (bytes, layout, precision) = match planar {
+            Some(bytes) => (bytes, Layout::Planar, Precision::Fast),
+            None => (interleave(w), Layout::Interleaved, Precision::Reference),
+        };
         Ok(DeviceWeight {
-            buf: gpu.buffer_from(&interleave(w))?,
-            layout: Layout::Interleaved,
+            buf: gpu.buffer_from(&bytes)?,
+            layout,
+            precision,
             dtype: w.dtype,
             stored: w.dtype,
             rows: w.rows,
@@ -230,7 +275,9 @@ fn inside(op: &'static str, what: &str, view: &View<'_>) -> Result<()> {
 impl Gpu {
     /// `out[t] = W x[t]` for every `w.cols`-wide row `t` of `x`. `scratch` (as long as `x`)
     /// receives `x` rounded to the activation format of W's type, as the reference rounds
-    /// it (unused for F32 and K-quant weights).
+    /// it (unused for F32 and K-quant weights; codes and scales in [`Layout::Planar`]).
+    /// W's layout picks the kernels: [`Layout::Interleaved`] the reference's, one work-item
+    /// per (row, token); [`Layout::Planar`] a GEMV for one token, a tiled GEMM for more.
     pub fn matmul(
         &self,
         batch: &mut Batch,
@@ -244,7 +291,12 @@ impl Gpu {
             op: OP,
             what: format!("{:?} weights", w.dtype),
         })?;
-        w.expect_layout(OP, Layout::Interleaved)?;
+        if w.layout == Layout::Rows {
+            return Err(ClError::shape(
+                OP,
+                "weights in the Rows layout, the matmuls read Interleaved or Planar",
+            ));
+        }
         if w.cols == 0 || x.len % w.cols != 0 {
             return Err(ClError::shape(
                 OP,
@@ -263,6 +315,9 @@ impl Gpu {
         if out.len == 0 {
             // No rows or no tokens: nothing to compute (and OpenCL 1.2 refuses empty ranges).
             return Ok(());
+        }
+        if w.layout == Layout::Planar {
+            return self.planar_matmul(batch, w, x, scratch, out, tokens);
         }
         let (rows, cols) = (word(OP, w.rows)?, word(OP, w.cols)?);
         // Built before anything is recorded, so a failed build leaves the batch as it was.

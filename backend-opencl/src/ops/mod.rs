@@ -4,10 +4,12 @@
 
 mod attention;
 mod linear;
+pub(crate) mod planar;
 mod pointwise;
 
 pub use attention::{AttentionShape, DeviceKv, KvFormat};
-pub use linear::{DeviceWeight, EMBED_FORMATS, Layout, MATMUL_FORMATS, ROW_GROUP};
+pub use linear::{DeviceWeight, EMBED_FORMATS, Layout, MATMUL_FORMATS, Precision, ROW_GROUP};
+pub use planar::FAST_FORMATS;
 pub use pointwise::rope_table;
 
 use crate::batch::Batch;

@@ -83,11 +83,12 @@ pub(super) struct ComputeArgs {
     /// vendor libraries' usual names]
     #[arg(long, value_name = "PATH")]
     opencl_lib: Option<PathBuf>,
-    /// On the Vulkan backend: multiply Q4_0, Q8_0 and F16 matrices in f16 arithmetic (W4A16,
-    /// faster on phone GPUs) where the device has shaderFloat16, instead of computing the
-    /// reference's bits
-    #[arg(long)]
-    gpu_f16: bool,
+    /// On a GPU backend, trade the reference's bits for speed, within stated bounds:
+    /// Vulkan multiplies Q4_0, Q8_0 and F16 matrices in f16 arithmetic where the device has
+    /// shaderFloat16; OpenCL multiplies Q4_0, Q4_1 and Q8_0 matrices with work-group
+    /// reductions over a planar weight layout
+    #[arg(long, visible_alias = "gpu-f16")]
+    gpu_fast: bool,
     /// Threads that compute [default: the number of physical cores]
     #[arg(short = 't', long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
@@ -138,7 +139,7 @@ impl ComputeArgs {
             backend: self.backend.into(),
             device: self.device,
             opencl_library: self.opencl_lib.clone(),
-            gpu_f16: self.gpu_f16,
+            gpu_fast: self.gpu_fast,
             threads: self.threads.unwrap_or(0),
             pin_threads: self.pin,
             pack_cache: self.pack_cache_dir(model),

@@ -199,7 +199,7 @@ fn load_vulkan<'a>(
         (None, true) => DeviceChoice::Gpu,
         (None, false) => DeviceChoice::Any,
     };
-    let precision = match options.gpu_f16 {
+    let precision = match options.gpu_fast {
         true => Precision::F16,
         false => Precision::Reference,
     };
@@ -225,13 +225,11 @@ fn load_opencl<'a>(
     gguf: &Gguf<'a>,
     config: ModelConfig,
 ) -> Result<Box<dyn Executor + 'a>, ExecError> {
-    use tern_backend_opencl::DeviceChoice;
-    if options.gpu_f16 {
-        return Err(ExecError::Device {
-            backend: tern_backend_opencl::BACKEND,
-            source: "--gpu-f16 has no OpenCL kernels yet".into(),
-        });
-    }
+    use tern_backend_opencl::{DeviceChoice, Precision};
+    let precision = match options.gpu_fast {
+        true => Precision::Fast,
+        false => Precision::Reference,
+    };
     let choice = match (options.device, gpu_only) {
         (Some(i), _) => DeviceChoice::Index(i),
         (None, true) => DeviceChoice::Gpu,
@@ -240,7 +238,7 @@ fn load_opencl<'a>(
     let library = options.opencl_library.as_deref();
     let cache = options.program_cache.as_deref();
     Ok(Box::new(tern_backend_opencl::load(
-        library, choice, cache, gguf, config,
+        library, choice, cache, gguf, config, precision,
     )?))
 }
 

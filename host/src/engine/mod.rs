@@ -71,9 +71,11 @@ pub struct EngineOptions {
     /// The OpenCL library to open (a vendor's `libmali.so` on a board without an ICD
     /// loader); `None`: `TERN_OPENCL_LIB`, else the usual names.
     pub opencl_library: Option<PathBuf>,
-    /// On a Vulkan device with shaderFloat16: Q4_0, Q8_0 and F16 matrices in f16 arithmetic
-    /// (W4A16, faster on phone GPUs) instead of the reference's bits.
-    pub gpu_f16: bool,
+    /// Trade the reference's bits for speed on a GPU backend: Vulkan multiplies Q4_0, Q8_0
+    /// and F16 matrices in f16 arithmetic (W4A16) where the device has shaderFloat16;
+    /// OpenCL multiplies Q4_0, Q4_1 and Q8_0 matrices with work-group reductions over a
+    /// planar weight layout. Results stay within stated bounds of the reference's.
+    pub gpu_fast: bool,
     /// Threads that compute, the caller's included; 0 picks the number of physical cores.
     pub threads: usize,
     /// Pin each worker thread to its own core: for a process that owns the machine.
@@ -106,7 +108,7 @@ impl Default for EngineOptions {
             backend: BackendKind::default(),
             device: None,
             opencl_library: None,
-            gpu_f16: false,
+            gpu_fast: false,
             threads: 0,
             pin_threads: false,
             pack_cache: None,
@@ -374,14 +376,9 @@ fn check_options(options: &EngineOptions) -> Result<Option<&'static str>, Engine
     } else {
         None
     };
-    if options.gpu_f16
-        && matches!(
-            options.backend,
-            BackendKind::Cpu | BackendKind::Reference | BackendKind::OpenCl
-        )
-    {
+    if options.gpu_fast && matches!(options.backend, BackendKind::Cpu | BackendKind::Reference) {
         return Err(EngineError::Option(
-            "--gpu-f16 applies to the Vulkan backend (--backend vulkan or auto)".into(),
+            "--gpu-fast applies to the GPU backends (--backend vulkan, opencl or auto)".into(),
         ));
     }
     let gpu = match options.backend {
