@@ -124,6 +124,13 @@ fn opencl_generates_what_the_cpu_does_and_lists_its_device() {
     assert!(err.contains("in device memory"), "{err}");
     let cpu = tern(&run_args(&["--backend", "cpu"]));
     assert_eq!(cl.stdout, cpu.stdout);
+    // The fast matmuls stay within 5e-7 of the reference on this model (see
+    // backend-opencl/tests/fast_model.rs): the same greedy story.
+    let fast = tern(&run_args(&["--backend", "opencl", "--gpu-fast"]));
+    assert!(fast.status.success(), "{}", stderr(&fast));
+    assert!(stderr(&fast).contains("fast matmuls"), "{}", stderr(&fast));
+    assert!(!err.contains("fast matmuls"), "{err}");
+    assert_eq!(fast.stdout, cpu.stdout);
     assert_fails_with(
         &run_args(&["--backend", "opencl", "--device", "99"]),
         "no OpenCL device with index 99",
