@@ -34,6 +34,18 @@ pub(crate) const DEVICE_DRIVER_VERSION: u32 = 0x102D;
 pub(crate) const DEVICE_VERSION: u32 = 0x102F;
 pub(crate) const DEVICE_EXTENSIONS: u32 = 0x1030;
 pub(crate) const DEVICE_OPENCL_C_VERSION: u32 = 0x103D;
+/// OpenCL 3.0: every extension with its `cl_version`, as `cl_name_version` records.
+pub(crate) const DEVICE_EXTENSIONS_WITH_VERSION: u32 = 0x1060;
+/// `cl_khr_command_buffer`: what a command buffer can do (a bitfield of `cl_ulong`).
+pub(crate) const DEVICE_COMMAND_BUFFER_CAPABILITIES_KHR: u32 = 0x12A9;
+pub(crate) const COMMAND_BUFFER_CAPABILITY_SIMULTANEOUS_USE_KHR: u64 = 1 << 2;
+/// `cl_khr_command_buffer`: the queue properties a command buffer's queue must have.
+pub(crate) const DEVICE_COMMAND_BUFFER_REQUIRED_QUEUE_PROPERTIES_KHR: u32 = 0x12AA;
+/// `cl_khr_command_buffer`: the creation property that carries the flags below.
+pub(crate) const COMMAND_BUFFER_FLAGS_KHR: u64 = 0x1293;
+/// A command buffer that may be enqueued again while a run of it is still pending (offered
+/// where the capability above is reported).
+pub(crate) const COMMAND_BUFFER_SIMULTANEOUS_USE_KHR: u64 = 1;
 pub(crate) const PROGRAM_BUILD_LOG: u32 = 0x1183;
 pub(crate) const MEM_READ_WRITE: u64 = 1;
 
@@ -108,6 +120,7 @@ api! {
     clReleaseProgram: fn(Handle) -> Int;
     clReleaseCommandQueue: fn(Handle) -> Int;
     clReleaseContext: fn(Handle) -> Int;
+    clGetExtensionFunctionAddressForPlatform: fn(Handle, *const c_char) -> *mut c_void;
 }
 
 impl Api {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::api::{self, Api, Handle};
+use crate::command_buffer::{self, Entries};
 use crate::device::{self, DeviceInfo};
 use crate::error::ClError;
 use crate::programs::Source;
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) device: Handle,
     pub(crate) context: Handle,
     pub(crate) queue: Handle,
+    /// The command-buffer entry points, where the device's may be used.
+    pub(crate) command_buffers: Option<Entries>,
     /// Buffers created on this device so far, for tests that count allocations.
     allocations: AtomicUsize,
 }
@@ -47,11 +50,17 @@ pub struct Gpu {
     info: DeviceInfo,
     /// The kernel programs built so far, each once.
     programs: Mutex<HashMap<Source, Arc<Program>>>,
+    /// Whether batches are recorded into command buffers when finalized.
+    pub(crate) recording: bool,
+    /// Command buffers recorded so far, for tests that count them.
+    pub(crate) recorded: AtomicUsize,
 }
 
 impl Gpu {
     /// Opens device `index` (as [`device::enumerate`] numbers them) of the OpenCL library at
-    /// `library` (else `TERN_OPENCL_LIB`, else the usual names).
+    /// `library` (else `TERN_OPENCL_LIB`, else the usual names). Batches are recorded into
+    /// command buffers where the device's may be used, unless
+    /// [`crate::NO_COMMAND_BUFFER_ENV`] is set.
     pub fn open(library: Option<&Path>, index: usize) -> Result<Gpu, ClError> {
         let api = Api::open(library)?;
         let mut devices = device::devices(&api)?;
@@ -86,10 +95,13 @@ impl Gpu {
                 device: found.id,
                 context,
                 queue,
+                command_buffers: found.command_buffers,
                 allocations: AtomicUsize::new(0),
             }),
             info: found.info,
             programs: Mutex::new(HashMap::new()),
+            recording: found.command_buffers.is_some() && !command_buffer::off_by_env(),
+            recorded: AtomicUsize::new(0),
         })
     }
 
@@ -429,7 +441,7 @@ impl Drop for Program {
 /// it was given, so it can be run again later.
 pub struct Kernel {
     shared: Arc<Shared>,
-    kernel: Handle,
+    pub(crate) kernel: Handle,
     held: Vec<Buffer>,
 }
 
