@@ -36,6 +36,18 @@ pub(crate) const DEVICE_EXTENSIONS: u32 = 0x1030;
 pub(crate) const DEVICE_OPENCL_C_VERSION: u32 = 0x103D;
 pub(crate) const PROGRAM_BINARY_SIZES: u32 = 0x1165;
 pub(crate) const PROGRAM_BINARIES: u32 = 0x1166;
+/// OpenCL 3.0: every extension with its `cl_version`, as `cl_name_version` records.
+pub(crate) const DEVICE_EXTENSIONS_WITH_VERSION: u32 = 0x1060;
+/// `cl_khr_command_buffer`: what a command buffer can do (a bitfield of `cl_ulong`).
+pub(crate) const DEVICE_COMMAND_BUFFER_CAPABILITIES_KHR: u32 = 0x12A9;
+pub(crate) const COMMAND_BUFFER_CAPABILITY_SIMULTANEOUS_USE_KHR: u64 = 1 << 2;
+/// `cl_khr_command_buffer`: the queue properties a command buffer's queue must have.
+pub(crate) const DEVICE_COMMAND_BUFFER_REQUIRED_QUEUE_PROPERTIES_KHR: u32 = 0x12AA;
+/// `cl_khr_command_buffer`: the creation property that carries the flags below.
+pub(crate) const COMMAND_BUFFER_FLAGS_KHR: u64 = 0x1293;
+/// A command buffer that may be enqueued again while a run of it is still pending (offered
+/// where the capability above is reported).
+pub(crate) const COMMAND_BUFFER_SIMULTANEOUS_USE_KHR: u64 = 1;
 pub(crate) const PROGRAM_BUILD_LOG: u32 = 0x1183;
 pub(crate) const MEM_READ_WRITE: u64 = 1;
 
@@ -112,6 +124,7 @@ api! {
     clReleaseContext: fn(Handle) -> Int;
     clCreateProgramWithBinary: fn(Handle, u32, *const Handle, *const usize, *const *const u8, *mut Int, *mut Int) -> Handle;
     clGetProgramInfo: fn(Handle, u32, usize, *mut c_void, *mut usize) -> Int;
+    clGetExtensionFunctionAddressForPlatform: fn(Handle, *const c_char) -> *mut c_void;
 }
 
 impl Api {

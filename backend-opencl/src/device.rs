@@ -7,6 +7,7 @@ use std::ptr;
 use std::sync::{Mutex, PoisonError};
 
 use crate::api::{self, Api, Handle};
+use crate::command_buffer::{self, CommandBufferSupport, Entries};
 use crate::error::ClError;
 
 /// What kind of device a platform reports.
@@ -29,7 +30,8 @@ pub struct Extensions {
     pub subgroups: bool,
     /// `cl_khr_integer_dot_product` or `cl_arm_integer_dot_product_*`.
     pub integer_dot: bool,
-    /// `cl_khr_command_buffer`: a step recorded once and replayed.
+    /// `cl_khr_command_buffer`: a step recorded once and replayed (listed; whether Tern uses
+    /// it is [`DeviceInfo::command_buffers`]).
     pub command_buffer: bool,
 }
 
@@ -86,12 +88,17 @@ pub struct DeviceInfo {
     /// CL_FP_DENORM): the kernels then call `fma` directly; elsewhere they build it from
     /// plain multiplies and adds, which a software `fma` (libclc's) would not match.
     pub hardware_fma: bool,
+    /// Whether batches are recorded into command buffers (`cl_khr_command_buffer` in a
+    /// revision whose entry points Tern calls correctly), or why not.
+    pub command_buffers: CommandBufferSupport,
 }
 
 /// A device of the library, with its handle (valid for as long as the library is open).
 pub(crate) struct Found {
     pub info: DeviceInfo,
     pub id: Handle,
+    /// The command-buffer entry points, where they are used.
+    pub command_buffers: Option<Entries>,
 }
 
 /// Every device of every platform of the OpenCL library at `library` (else the one
@@ -150,8 +157,20 @@ pub(crate) fn devices(api: &Api) -> Result<Vec<Found>, ClError> {
             )
         })?;
         for id in ids {
-            let info = describe(api, id, found.len(), platform_name.clone())?;
-            found.push(Found { info, id });
+            let mut info = describe(api, id, found.len(), platform_name.clone())?;
+            let (support, command_buffers) = command_buffer::probe(
+                api,
+                platform,
+                id,
+                &info.version,
+                info.extensions.command_buffer,
+            );
+            info.command_buffers = support;
+            found.push(Found {
+                info,
+                id,
+                command_buffers,
+            });
         }
     }
     if found.is_empty() {
@@ -192,6 +211,7 @@ fn describe(api: &Api, id: Handle, index: usize, platform: String) -> Result<Dev
         local_memory: scalar::<u64>(info(api::DEVICE_LOCAL_MEM_SIZE))?,
         extensions: Extensions::parse(&string(info(api::DEVICE_EXTENSIONS))?),
         hardware_fma: fp_config & (api::FP_FMA | api::FP_DENORM) == api::FP_FMA | api::FP_DENORM,
+        command_buffers: CommandBufferSupport::Absent,
     })
 }
 
@@ -236,11 +256,17 @@ impl fmt::Display for DeviceInfo {
             (e.fp16, "fp16"),
             (e.subgroups, "subgroups"),
             (e.integer_dot, "integer dot products"),
-            (e.command_buffer, "command buffers"),
         ] {
             if has {
-                extensions.push(name);
+                extensions.push(name.to_string());
             }
+        }
+        match self.command_buffers {
+            CommandBufferSupport::Unusable(why) => {
+                extensions.push(format!("command buffers (not used: {why})"));
+            }
+            _ if e.command_buffer => extensions.push("command buffers".into()),
+            _ => {}
         }
         write!(
             f,
@@ -263,6 +289,7 @@ impl fmt::Display for DeviceInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{CommandBufferUnusable, ExtensionRevision};
 
     #[test]
     fn extensions_are_read_from_the_list() {
@@ -273,5 +300,56 @@ mod tests {
         let e = Extensions::parse("cl_qcom_reqd_sub_group_size cl_khr_fp16x");
         assert!(e.subgroups && !e.fp16);
         assert_eq!(Extensions::parse(""), Extensions::default());
+    }
+
+    #[test]
+    fn the_listing_says_whether_command_buffers_are_used() {
+        let mut info = DeviceInfo {
+            index: 0,
+            platform: "p".into(),
+            name: "d".into(),
+            kind: DeviceKind::Gpu,
+            version: "OpenCL 3.0".into(),
+            c_version: "OpenCL C 1.2".into(),
+            driver_version: "1".into(),
+            compute_units: 1,
+            max_work_group_size: 64,
+            global_memory: 1 << 30,
+            max_buffer: 1 << 28,
+            local_memory: 1 << 15,
+            extensions: Extensions::parse("cl_khr_command_buffer"),
+            hardware_fma: true,
+            command_buffers: CommandBufferSupport::Usable {
+                revision: ExtensionRevision {
+                    major: 0,
+                    minor: 9,
+                    patch: 0,
+                },
+            },
+        };
+        assert!(info.to_string().ends_with("; command buffers"), "{info}");
+        info.command_buffers =
+            CommandBufferSupport::Unusable(CommandBufferUnusable::Revision(ExtensionRevision {
+                major: 0,
+                minor: 9,
+                patch: 9,
+            }));
+        assert!(
+            info.to_string()
+                .ends_with("; command buffers (not used: revision 0.9.9, not 0.9.0 to 0.9.8)"),
+            "{info}"
+        );
+        info.command_buffers =
+            CommandBufferSupport::Unusable(CommandBufferUnusable::UnknownRevision);
+        assert!(
+            info.to_string().contains("(not used: revision unknown)"),
+            "{info}"
+        );
+        info.extensions = Extensions::default();
+        info.command_buffers = CommandBufferSupport::Absent;
+        assert!(
+            info.to_string().ends_with("; no optional extensions"),
+            "{info}"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::api::{self, Api, Handle};
+use crate::command_buffer::{self, Entries};
 use crate::device::{self, DeviceInfo};
 use crate::error::ClError;
 use crate::program_cache::{Cached, ProgramCache, ProgramKey};
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) device: Handle,
     pub(crate) context: Handle,
     pub(crate) queue: Handle,
+    /// The command-buffer entry points, where the device's may be used.
+    pub(crate) command_buffers: Option<Entries>,
     /// Buffers created on this device so far, for tests that count allocations.
     allocations: AtomicUsize,
 }
@@ -53,11 +56,17 @@ pub struct Gpu {
     /// Programs compiled from source, and programs loaded from the cache.
     compiled: AtomicUsize,
     from_cache: AtomicUsize,
+    /// Whether batches are recorded into command buffers when finalized.
+    pub(crate) recording: bool,
+    /// Command buffers recorded so far, for tests that count them.
+    pub(crate) recorded: AtomicUsize,
 }
 
 impl Gpu {
     /// Opens device `index` (as [`device::enumerate`] numbers them) of the OpenCL library at
-    /// `library` (else `TERN_OPENCL_LIB`, else the usual names).
+    /// `library` (else `TERN_OPENCL_LIB`, else the usual names). Batches are recorded into
+    /// command buffers where the device's may be used, unless
+    /// [`crate::NO_COMMAND_BUFFER_ENV`] is set.
     pub fn open(library: Option<&Path>, index: usize) -> Result<Gpu, ClError> {
         let api = Api::open(library)?;
         let mut devices = device::devices(&api)?;
@@ -92,6 +101,7 @@ impl Gpu {
                 device: found.id,
                 context,
                 queue,
+                command_buffers: found.command_buffers,
                 allocations: AtomicUsize::new(0),
             }),
             info: found.info,
@@ -99,6 +109,8 @@ impl Gpu {
             program_cache: None,
             compiled: AtomicUsize::new(0),
             from_cache: AtomicUsize::new(0),
+            recording: found.command_buffers.is_some() && !command_buffer::off_by_env(),
+            recorded: AtomicUsize::new(0),
         })
     }
 
@@ -552,7 +564,7 @@ impl Drop for Program {
 /// it was given, so it can be run again later.
 pub struct Kernel {
     shared: Arc<Shared>,
-    kernel: Handle,
+    pub(crate) kernel: Handle,
     held: Vec<Buffer>,
 }
 

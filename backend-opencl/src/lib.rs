@@ -15,10 +15,14 @@
 //!   [`load`] opens the device a [`DeviceChoice`] names and uploads a model.
 //!
 //! Only OpenCL 1.2 is required; `cl_khr_fp16`, subgroups, integer dot products and command
-//! buffers are reported for kernels to choose from, each with a fallback.
+//! buffers are reported for kernels to choose from, each with a fallback. Where a device has
+//! `cl_khr_command_buffer` in a revision Tern calls correctly, a session's batches are
+//! recorded into command buffers and a step is one enqueue; `TERN_OPENCL_NO_COMMAND_BUFFER=1`
+//! ([`NO_COMMAND_BUFFER_ENV`]) keeps every device to one enqueue per kernel.
 
 mod api;
 mod batch;
+mod command_buffer;
 mod device;
 mod error;
 mod executor;
@@ -31,6 +35,9 @@ mod session;
 
 pub use api::{LIBRARY_ENV, LIBRARY_NAMES};
 pub use batch::Batch;
+pub use command_buffer::{
+    CommandBufferSupport, CommandBufferUnusable, ExtensionRevision, NO_COMMAND_BUFFER_ENV,
+};
 pub use device::{DeviceInfo, DeviceKind, Extensions, enumerate};
 pub use error::{ClError, code_name};
 pub use executor::{BACKEND, DeviceChoice, is_real_gpu, load};

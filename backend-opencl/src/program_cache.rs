@@ -142,6 +142,7 @@ mod tests {
             local_memory: 1,
             extensions: Extensions::default(),
             hardware_fma: true,
+            command_buffers: crate::command_buffer::CommandBufferSupport::Absent,
         }
     }
 

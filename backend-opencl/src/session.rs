@@ -5,7 +5,8 @@
 //! in one exchange buffer the kernels read ([`StepIo`]), so a batch serves every step of its
 //! shape: decode enqueues one batch for every token, and a step allocates no device memory
 //! once its shape has been seen. A step is one write of its inputs, the batch's kernels
-//! enqueued without waiting in between, and one read of the logits. The activations keep
+//! enqueued without waiting in between (one command buffer where the device's are used),
+//! and one read of the logits. The activations keep
 //! the arena layout core planned for the CPU ([`Plan::span`]), so the device runs the very
 //! plan the CPU backends run.
 
@@ -203,7 +204,8 @@ impl<'m> DeviceSession<'m> {
         Ok(())
     }
 
-    /// The kernels of every op of `plan`, then the copy of its logits to the exchange buffer.
+    /// The kernels of every op of `plan`, then the copy of its logits to the exchange buffer,
+    /// recorded into a command buffer where the device's are used.
     fn record(&self, plan: &Plan) -> Result<Batch> {
         let gpu = &self.model.gpu;
         let c = plan.config();
@@ -278,6 +280,7 @@ impl<'m> DeviceSession<'m> {
         let logits = act(Buf::Logits)?;
         let to = self.io.view(self.layout.logits, logits.len)?;
         gpu.raster(b, logits, to, &[Region::run(0, 0, logits.len)])?;
+        gpu.finalize(&mut batch)?;
         Ok(batch)
     }
 }
