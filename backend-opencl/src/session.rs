@@ -10,10 +10,10 @@
 //! the arena layout core planned for the CPU ([`Plan::span`]), so the device runs the very
 //! plan the CPU backends run.
 
-use tern_core::exec::device_io::{StepIo, scores_len};
+use tern_core::exec::device_io::{DeviceOp, StepIo, Words, scores_len};
 use tern_core::exec::{StepError, check_step};
 use tern_core::model::{ModelConfig, WeightId};
-use tern_core::plan::{Buf, LogitRows, Op, Plan};
+use tern_core::plan::{LogitRows, Plan};
 use tern_core::region::Region;
 
 use crate::batch::Batch;
@@ -210,76 +210,66 @@ impl<'m> DeviceSession<'m> {
         let gpu = &self.model.gpu;
         let c = plan.config();
         let n = plan.n_tokens();
-        let act = |buf: Buf| {
-            let span = plan.span(buf);
-            self.acts.view(span.offset / 4, span.len)
-        };
+        let act = |w: Words| self.acts.view(w.offset, w.len);
+        let io = |w: Words| self.io.view(w.offset, w.len);
         let weight = |id: WeightId| -> Result<&DeviceWeight> {
             self.model
                 .model
                 .weight(id)
                 .ok_or_else(|| ClError::shape("plan", format!("the model lacks {id:?}")))
         };
-        let at = self.io.view(0, 1)?;
+        let vector = |id: WeightId, op| weight(id)?.f32_view(op);
+        let at = io(StepIo::POSITION)?;
         let shape = AttentionShape {
             n_head: c.n_head,
             n_head_kv: c.n_head_kv,
             head_dim: c.head_dim,
         };
+        let ops = self
+            .layout
+            .ops(plan)
+            .ok_or_else(|| ClError::shape("plan", "larger than the session's buffers"))?;
         let mut batch = Batch::new();
         let b = &mut batch;
-        for op in plan.ops() {
+        for op in ops {
             match op {
-                Op::Embed { out } => {
-                    let ids = self.io.view(self.layout.tokens, n)?;
-                    gpu.embed(b, weight(WeightId::Embedding)?, ids, act(out)?)?;
+                DeviceOp::Embed { tokens, out } => {
+                    gpu.embed(b, weight(WeightId::Embedding)?, io(tokens)?, act(out)?)?;
                 }
-                Op::RmsNorm { weight: w, x, out } => {
-                    let w = weight(w)?.f32_view("rms_norm")?;
+                DeviceOp::RmsNorm { weight: w, x, out } => {
+                    let w = vector(w, "rms_norm")?;
                     gpu.rms_norm(b, act(x)?, w, c.rms_eps, act(out)?)?;
                 }
-                Op::MatMul {
+                DeviceOp::MatMul {
                     weight: w,
                     x,
+                    scratch,
                     out,
-                    last_row_only,
-                } => {
-                    let span = plan.span(x);
-                    let width = plan.width(x);
-                    let x = if last_row_only {
-                        self.acts.view(span.offset / 4 + span.len - width, width)?
-                    } else {
-                        act(x)?
-                    };
-                    let scratch = self.acts.view(plan.span(Buf::Scratch).offset / 4, x.len)?;
-                    gpu.matmul(b, weight(w)?, x, scratch, act(out)?)?;
+                } => gpu.matmul(b, weight(w)?, act(x)?, act(scratch)?, act(out)?)?,
+                DeviceOp::AddBias { weight: w, x } => {
+                    gpu.add_bias(b, act(x)?, vector(w, "add_bias")?)?;
                 }
-                Op::AddBias { weight: w, x } => {
-                    gpu.add_bias(b, act(x)?, weight(w)?.f32_view("add_bias")?)?;
+                DeviceOp::HeadNorm { weight: w, x } => {
+                    gpu.head_norm(b, act(x)?, vector(w, "head_norm")?, c.rms_eps)?;
                 }
-                Op::HeadNorm { weight: w, x, .. } => {
-                    let w = weight(w)?.f32_view("head_norm")?;
-                    gpu.head_norm(b, act(x)?, w, c.rms_eps)?;
+                DeviceOp::Rope { x, heads, table } => {
+                    gpu.rope(b, act(x)?, heads, c, io(table)?)?;
                 }
-                Op::Rope { x, heads } => {
-                    let table = self.io.view(self.layout.rope, n * (c.rope_dim / 2) * 2)?;
-                    gpu.rope(b, act(x)?, heads.count(c), c, table)?;
+                DeviceOp::StoreKv { layer, k, v } => {
+                    gpu.kv_store(b, &self.kv, layer, at, act(k)?, act(v)?)?;
                 }
-                Op::StoreKv { layer, k, v } => {
-                    gpu.kv_store(b, &self.kv, layer as usize, at, act(k)?, act(v)?)?;
-                }
-                Op::Attention { layer, q, out } => {
+                DeviceOp::Attention { layer, q, out } => {
                     let scores = self.scores.view(0, n * c.n_head * self.kv.n_ctx)?;
-                    let layer = layer as usize;
                     gpu.attention(b, act(q)?, &self.kv, layer, shape, at, scores, act(out)?)?;
                 }
-                Op::SwiGlu { gate, up } => gpu.swiglu(b, act(gate)?, act(up)?)?,
-                Op::Add { x, y } => gpu.add(b, act(x)?, act(y)?)?,
+                DeviceOp::SwiGlu { gate, up } => gpu.swiglu(b, act(gate)?, act(up)?)?,
+                DeviceOp::Add { x, y } => gpu.add(b, act(x)?, act(y)?)?,
+                DeviceOp::ReturnLogits { from, to } => {
+                    let to = io(to)?;
+                    gpu.raster(b, act(from)?, to, &[Region::run(0, 0, to.len)])?;
+                }
             }
         }
-        let logits = act(Buf::Logits)?;
-        let to = self.io.view(self.layout.logits, logits.len)?;
-        gpu.raster(b, logits, to, &[Region::run(0, 0, logits.len)])?;
         gpu.finalize(&mut batch)?;
         Ok(batch)
     }
