@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub use tern_core::exec::device::DeviceChoice;
+use tern_core::exec::device::{Candidate, NoChoice};
 use tern_core::exec::{
     ExecError, Executor, ExecutorSession, Residence, SessionBytes, SessionSpec, Step, WeightMemory,
 };
@@ -21,44 +23,28 @@ use crate::session::{DeviceSession, DeviceStepError};
 /// The name errors and messages give this backend.
 pub const BACKEND: &str = "OpenCL";
 
-/// Which device a load takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceChoice {
-    /// The device of this index in [`enumerate`]'s list, whatever its kind.
-    Index(usize),
-    /// The first GPU, never a CPU implementation such as PoCL, which the CPU backend beats:
-    /// what `--backend auto` wants.
-    Gpu,
-    /// The first GPU, else the first device (a CPU implementation is what CI has).
-    Any,
-}
-
 /// Whether a device is a GPU rather than a CPU implementation (PoCL, rusticl on llvmpipe).
 pub fn is_real_gpu(d: &DeviceInfo) -> bool {
     d.kind == DeviceKind::Gpu
 }
 
-impl DeviceChoice {
-    /// The index of the device chosen among `library`'s, or why there is none.
-    pub fn index(self, library: Option<&Path>) -> Result<usize, ClError> {
-        let devices = enumerate(library)?;
-        let found = match self {
-            DeviceChoice::Index(index) => {
-                return match devices.get(index) {
-                    Some(_) => Ok(index),
-                    None => Err(ClError::NoSuchDevice {
-                        index,
-                        count: devices.len(),
-                    }),
-                };
-            }
-            DeviceChoice::Gpu => devices.iter().find(|d| is_real_gpu(d)),
-            DeviceChoice::Any => devices.iter().find(|d| is_real_gpu(d)).or(devices.first()),
-        };
-        found
-            .map(|d| d.index)
-            .ok_or_else(|| ClError::NoGpu(devices.iter().map(|d| d.name.clone()).collect()))
-    }
+/// The index of the device `choice` names among `library`'s, or why there is none.
+fn device_index(choice: DeviceChoice, library: Option<&Path>) -> Result<usize, ClError> {
+    let devices = enumerate(library)?;
+    let candidates: Vec<Candidate> = devices
+        .iter()
+        .map(|d| Candidate {
+            index: d.index,
+            gpu: is_real_gpu(d),
+            computes: true,
+        })
+        .collect();
+    choice.pick(&candidates).map_err(|e| match e {
+        NoChoice::NoSuchDevice { index, count } => ClError::NoSuchDevice { index, count },
+        NoChoice::NoGpu | NoChoice::NoDevice => {
+            ClError::NoGpu(devices.iter().map(|d| d.name.clone()).collect())
+        }
+    })
 }
 
 /// Opens the device `choice` names in the OpenCL library at `library` (else
@@ -74,7 +60,7 @@ pub fn load(
     config: ModelConfig,
     precision: Precision,
 ) -> Result<DeviceModel, ExecError> {
-    let gpu = Gpu::open(library, choice.index(library)?)?.with_program_cache(program_cache);
+    let gpu = Gpu::open(library, device_index(choice, library)?)?.with_program_cache(program_cache);
     for source in Source::EVERY_MODEL {
         gpu.built(source)?;
     }

@@ -7,7 +7,7 @@
 //! kernels read as plain f32. Matrices are uploaded for the matmul kernels of a
 //! [`Precision`]: the reference's, or the fast ones for the formats that have them.
 
-use tern_core::DType;
+use tern_core::exec::device::weights::{F32CopyError, as_f32_view, dequantized_f32};
 use tern_core::gguf::Gguf;
 use tern_core::model::{
     LayerWeights, LoadError, Model, ModelConfig, WeightId, WeightRole, WeightView,
@@ -115,30 +115,17 @@ fn upload(
             _ => DeviceWeight::rows(gpu, view),
         };
     }
-    let n = view
-        .rows
-        .checked_mul(view.cols)
-        .ok_or_else(|| ClError::shape("weight upload", format!("`{}` is too large", view.name)))?;
-    let mut values = Vec::new();
-    values
-        .try_reserve_exact(n)
-        .map_err(|_| ClError::OutOfMemory {
+    let bytes = dequantized_f32(view).map_err(|e| match e {
+        F32CopyError::OutOfMemory { bytes } => ClError::OutOfMemory {
             memory: "host".into(),
-            bytes: n.saturating_mul(4),
-        })?;
-    values.resize(n, 0f32);
-    tern_core::quant::dequantize(view.dtype, view.data, &mut values).map_err(|e| {
-        ClError::Unsupported {
+            bytes,
+        },
+        F32CopyError::Format(what) => ClError::Unsupported {
             op: "weight upload",
-            what: format!("`{}`: {e:?}", view.name),
-        }
+            what,
+        },
     })?;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let f32_view = WeightView {
-        dtype: DType::F32,
-        data: &bytes,
-        ..*view
-    };
+    let f32_view = as_f32_view(view, &bytes);
     match role {
         WeightRole::Matrix => DeviceWeight::dequantized_matrix(gpu, &f32_view, view.dtype),
         _ => DeviceWeight::rows(gpu, &f32_view),

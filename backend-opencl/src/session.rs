@@ -10,7 +10,7 @@
 //! the arena layout core planned for the CPU ([`Plan::span`]), so the device runs the very
 //! plan the CPU backends run.
 
-use tern_core::exec::device_io::{DeviceOp, StepIo, Words, scores_len};
+use tern_core::exec::device::{DeviceOp, StepIo, Words, scores_len};
 use tern_core::exec::{StepError, check_step};
 use tern_core::model::{ModelConfig, WeightId};
 use tern_core::plan::{LogitRows, Plan};

@@ -1,6 +1,8 @@
 //! The Vulkan backend behind core's step contract ([`tern_core::exec::Executor`]): which
 //! device a load takes, the model on it, and its sessions.
 
+pub use tern_core::exec::device::DeviceChoice;
+use tern_core::exec::device::{Candidate, NoChoice};
 use tern_core::exec::{
     ExecError, Executor, ExecutorSession, Residence, SessionBytes, SessionSpec, Step, WeightMemory,
 };
@@ -18,19 +20,6 @@ use crate::session::{DeviceSession, DeviceStepError};
 /// The name errors and messages give this backend.
 pub const BACKEND: &str = "Vulkan";
 
-/// Which device a load takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceChoice {
-    /// The device of this index in [`enumerate`]'s list, whatever its kind.
-    Index(usize),
-    /// The first real GPU (discrete, integrated, virtual), never a CPU implementation such
-    /// as lavapipe, which the CPU backend beats: what `--backend auto` wants.
-    Gpu,
-    /// The first real GPU, else the first device that computes (a CPU implementation is
-    /// what CI has).
-    Any,
-}
-
 /// Whether a device is a GPU rather than a CPU emulation (lavapipe, SwiftShader).
 pub fn is_real_gpu(d: &DeviceInfo) -> bool {
     d.has_compute_queue
@@ -40,34 +29,22 @@ pub fn is_real_gpu(d: &DeviceInfo) -> bool {
         )
 }
 
-impl DeviceChoice {
-    /// The index of the device chosen, or why there is none.
-    pub fn index(self) -> Result<usize, VkError> {
-        let devices = enumerate()?;
-        let found = match self {
-            DeviceChoice::Index(index) => {
-                return match devices.get(index) {
-                    Some(_) => Ok(index),
-                    None => Err(VkError::NoSuchDevice {
-                        index,
-                        count: devices.len(),
-                    }),
-                };
-            }
-            DeviceChoice::Gpu => devices.iter().find(|d| is_real_gpu(d)),
-            DeviceChoice::Any => devices
-                .iter()
-                .find(|d| is_real_gpu(d))
-                .or_else(|| devices.iter().find(|d| d.has_compute_queue)),
-        };
-        match (found, self) {
-            (Some(d), _) => Ok(d.index),
-            (None, DeviceChoice::Gpu) => Err(VkError::NoGpu(
-                devices.iter().map(|d| d.name.clone()).collect(),
-            )),
-            (None, _) => Err(VkError::NoDevice("no device with a compute queue".into())),
-        }
-    }
+/// The index of the device `choice` names, or why there is none.
+fn device_index(choice: DeviceChoice) -> Result<usize, VkError> {
+    let devices = enumerate()?;
+    let candidates: Vec<Candidate> = devices
+        .iter()
+        .map(|d| Candidate {
+            index: d.index,
+            gpu: is_real_gpu(d),
+            computes: d.has_compute_queue,
+        })
+        .collect();
+    choice.pick(&candidates).map_err(|e| match e {
+        NoChoice::NoSuchDevice { index, count } => VkError::NoSuchDevice { index, count },
+        NoChoice::NoGpu => VkError::NoGpu(devices.iter().map(|d| d.name.clone()).collect()),
+        NoChoice::NoDevice => VkError::NoDevice("no device with a compute queue".into()),
+    })
 }
 
 /// Opens the device `choice` names, builds every kernel (so a driver that cannot compile one
@@ -79,7 +56,7 @@ pub fn load(
     gguf: &Gguf<'_>,
     config: ModelConfig,
 ) -> Result<DeviceModel, ExecError> {
-    let gpu = Gpu::open(choice.index()?)?;
+    let gpu = Gpu::open(device_index(choice)?)?;
     if precision == Precision::F16 && !gpu.info().shader_float16 {
         let info = gpu.info();
         return Err(device_error(VkError::NoFloat16 {

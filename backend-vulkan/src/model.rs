@@ -6,7 +6,7 @@
 //! activations as the stored format's would), as are all vectors (norm weights and biases),
 //! which the row kernels read as plain f32.
 
-use tern_core::DType;
+use tern_core::exec::device::weights::{F32CopyError, as_f32_view, dequantized_f32};
 use tern_core::gguf::Gguf;
 use tern_core::model::{LayerWeights, LoadError, Model, ModelConfig, WeightRole, WeightView};
 
@@ -115,31 +115,18 @@ fn upload(
             _ => DeviceWeight::rows(gpu, view),
         };
     }
-    let n = view
-        .rows
-        .checked_mul(view.cols)
-        .ok_or_else(|| VkError::shape("weight upload", format!("`{}` is too large", view.name)))?;
-    let mut values = Vec::new();
-    values
-        .try_reserve_exact(n)
-        .map_err(|_| VkError::OutOfMemory {
+    let bytes = dequantized_f32(view).map_err(|e| match e {
+        F32CopyError::OutOfMemory { bytes } => VkError::OutOfMemory {
             kind: "host",
             during: "dequantizing a weight for upload",
-            bytes: n as u64 * 4,
-        })?;
-    values.resize(n, 0f32);
-    tern_core::quant::dequantize(view.dtype, view.data, &mut values).map_err(|e| {
-        VkError::Unsupported {
+            bytes: bytes as u64,
+        },
+        F32CopyError::Format(what) => VkError::Unsupported {
             op: "weight upload",
-            what: format!("`{}`: {e:?}", view.name),
-        }
+            what,
+        },
     })?;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let f32_view = WeightView {
-        dtype: DType::F32,
-        data: &bytes,
-        ..*view
-    };
+    let f32_view = as_f32_view(view, &bytes);
     match role {
         WeightRole::Matrix => DeviceWeight::dequantized_matrix(gpu, &f32_view, view.dtype),
         _ => DeviceWeight::rows(gpu, &f32_view),

@@ -7,7 +7,7 @@
 //! memory once its shape has been seen. The activations keep the arena layout core planned
 //! for the CPU ([`Plan::span`]), so the device runs the very plan the CPU backends run.
 
-use tern_core::exec::device_io::{DeviceOp, StepIo, Words, scores_len};
+use tern_core::exec::device::{DeviceOp, StepIo, Words, scores_len};
 use tern_core::exec::{StepError, check_step};
 use tern_core::model::{ModelConfig, WeightId};
 use tern_core::plan::{LogitRows, Plan};

@@ -1,6 +1,8 @@
 //! Weights on the device, the matmul and the embedding lookup.
 
 use tern_core::DType;
+pub use tern_core::exec::device::ROW_GROUP;
+use tern_core::exec::device::weights::{check_weight_bytes, interleave_rows};
 use tern_core::model::WeightView;
 
 use super::{Arg, Result, View, expect_len, groups, planar, threads, word};
@@ -46,9 +48,6 @@ pub enum Precision {
     Fast,
 }
 
-/// Rows per group of [`Layout::Interleaved`]: the matmul kernels' work-group size (64 in
-/// their `block_at`).
-pub const ROW_GROUP: usize = 64;
 const _: () = assert!(ROW_GROUP == super::GROUP);
 
 /// A weight tensor uploaded once (dequantized to f32 where no kernel reads its format).
@@ -75,7 +74,7 @@ impl DeviceWeight {
     /// Uploads `w` in the file's layout ([`Layout::Rows`]): for embedding tables, norm
     /// weights and biases.
     pub fn rows(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
-        check_size(w)?;
+        check_weight_bytes(w).map_err(|why| ClError::shape("weight upload", why))?;
         Ok(DeviceWeight {
             buf: gpu.buffer_from(w.data)?,
             layout: Layout::Rows,
@@ -97,14 +96,18 @@ impl DeviceWeight {
     /// local memory they stage activations in), else [`Layout::Interleaved`] (the reference
     /// kernels, whatever was asked). [`DeviceWeight::precision`] says which it got.
     pub fn matrix_in(gpu: &Gpu, w: &WeightView<'_>, precision: Precision) -> Result<DeviceWeight> {
-        check_size(w)?;
+        check_weight_bytes(w).map_err(|why| ClError::shape("weight upload", why))?;
         let planar = match precision {
             Precision::Fast if gpu.info().local_memory >= planar::LOCAL_BYTES => planar::repack(w),
             _ => None,
         };
         let (bytes, layout, precision) = match planar {
             Some(bytes) => (bytes, Layout::Planar, Precision::Fast),
-            None => (interleave(w), Layout::Interleaved, Precision::Reference),
+            None => (
+                interleave_rows(w),
+                Layout::Interleaved,
+                Precision::Reference,
+            ),
         };
         Ok(DeviceWeight {
             buf: gpu.buffer_from(&bytes)?,
@@ -159,49 +162,6 @@ impl DeviceWeight {
             ))
         }
     }
-}
-
-/// Checks that `w`'s bytes are its shape's, and that offsets into them fit the kernels'
-/// 32-bit indexing.
-fn check_size(w: &WeightView<'_>) -> Result<()> {
-    let block = w.dtype.block_len();
-    let expected = w
-        .rows
-        .checked_mul(w.cols / block)
-        .and_then(|b| b.checked_mul(w.dtype.block_bytes()));
-    if w.cols % block != 0 || expected != Some(w.data.len()) {
-        return Err(ClError::shape(
-            "weight upload",
-            format!(
-                "`{}`: {} bytes for {} x {} {:?}",
-                w.name,
-                w.data.len(),
-                w.rows,
-                w.cols,
-                w.dtype
-            ),
-        ));
-    }
-    word("weight upload", w.data.len())?;
-    Ok(())
-}
-
-/// `w`'s blocks in [`Layout::Interleaved`] order: group `g` of [`ROW_GROUP`] rows (the last
-/// one possibly shorter), block `b`, row `lane` of the group.
-fn interleave(w: &WeightView<'_>) -> Vec<u8> {
-    let bb = w.dtype.block_bytes();
-    let nb = w.cols / w.dtype.block_len();
-    let mut out = Vec::with_capacity(w.data.len());
-    for first in (0..w.rows).step_by(ROW_GROUP) {
-        let group = (w.rows - first).min(ROW_GROUP);
-        for b in 0..nb {
-            for r in first..first + group {
-                let at = (r * nb + b) * bb;
-                out.extend_from_slice(&w.data[at..at + bb]);
-            }
-        }
-    }
-    out
 }
 
 /// Weight formats the matmul kernels read as stored.

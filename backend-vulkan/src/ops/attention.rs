@@ -1,5 +1,8 @@
 //! The KV cache in device memory, storing rows into it, and attention over it.
 
+pub use tern_core::exec::device::AttentionShape;
+use tern_core::exec::device::KvShape;
+
 use super::{View, expect_len, threads, word};
 use crate::batch::Batch;
 use crate::error::{Result, VkError};
@@ -62,22 +65,19 @@ impl DeviceKv {
         })
     }
 
+    /// The cache's extent, whose rules the ops check.
+    pub fn shape(&self) -> KvShape {
+        KvShape {
+            n_layer: self.n_layer,
+            n_ctx: self.n_ctx,
+            width: self.width,
+        }
+    }
+
     /// Element index of row `pos` of `layer`.
     fn row_start(&self, layer: usize, pos: usize) -> usize {
         (layer * self.n_ctx + pos) * self.width
     }
-}
-
-/// The head layout attention needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttentionShape {
-    /// Query heads; a whole multiple of `n_head_kv`.
-    pub n_head: usize,
-    /// Key and value heads; each serves `n_head / n_head_kv` query heads (grouped-query
-    /// attention).
-    pub n_head_kv: usize,
-    /// Elements per head, at most 1024 for the attention kernel.
-    pub head_dim: usize,
 }
 
 impl Gpu {
@@ -95,24 +95,10 @@ impl Gpu {
         v: View<'a>,
     ) -> Result<()> {
         const OP: &str = "kv_store";
-        if kv.width == 0 || k.len % kv.width != 0 {
-            return Err(VkError::shape(
-                OP,
-                format!("{} elements, not rows of {}", k.len, kv.width),
-            ));
-        }
-        expect_len(OP, "v", &v, k.len)?;
+        kv.shape()
+            .store_rows(layer, k.len, v.len)
+            .map_err(|why| VkError::shape(OP, why))?;
         expect_len(OP, "position", &at, 1)?;
-        let n = k.len / kv.width;
-        if layer >= kv.n_layer || n > kv.n_ctx {
-            return Err(VkError::shape(
-                OP,
-                format!(
-                    "{n} rows into layer {layer} of a {} x {} cache",
-                    kv.n_layer, kv.n_ctx
-                ),
-            ));
-        }
         let layer_off = kv.row_start(layer, 0);
         let (shader, threads_needed) = match kv.format {
             KvFormat::F32 => (Shader::KvStoreF32, k.len),
@@ -156,38 +142,15 @@ impl Gpu {
         out: View<'a>,
     ) -> Result<()> {
         const OP: &str = "attention";
+        let rows = kv
+            .shape()
+            .attention_rows(shape, layer, q.len)
+            .map_err(|why| VkError::shape(OP, why))?;
         let AttentionShape {
             n_head,
             n_head_kv,
             head_dim,
         } = shape;
-        let q_width = n_head * head_dim;
-        if q_width == 0
-            || n_head_kv == 0
-            || n_head % n_head_kv != 0
-            || n_head_kv * head_dim != kv.width
-            || head_dim > 1024
-            || q.len % q_width != 0
-        {
-            return Err(VkError::shape(
-                OP,
-                format!(
-                    "{} query elements, {n_head} heads, {n_head_kv} KV heads of {head_dim}, \
-                     cache width {}",
-                    q.len, kv.width
-                ),
-            ));
-        }
-        let rows = q.len / q_width;
-        if layer >= kv.n_layer || rows > kv.n_ctx {
-            return Err(VkError::shape(
-                OP,
-                format!(
-                    "{rows} rows over layer {layer} of a {} x {} cache",
-                    kv.n_layer, kv.n_ctx
-                ),
-            ));
-        }
         expect_len(OP, "position", &at, 1)?;
         expect_len(OP, "out", &out, q.len)?;
         expect_len(OP, "scores", &scores, rows * n_head * kv.n_ctx)?;

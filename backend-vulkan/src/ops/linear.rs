@@ -1,6 +1,8 @@
 //! Weights on the device, the matmul and the embedding lookup.
 
 use tern_core::DType;
+pub use tern_core::exec::device::ROW_GROUP;
+use tern_core::exec::device::weights::{check_weight_bytes, interleave_rows};
 use tern_core::model::WeightView;
 
 use super::{View, expect_len, grid, threads, word};
@@ -33,9 +35,6 @@ pub enum Precision {
     F16,
 }
 
-/// Rows per group of [`Layout::Interleaved`]: the matmul kernels' workgroup size.
-pub const ROW_GROUP: usize = 64;
-
 /// A weight tensor uploaded once (dequantized to f32 where no kernel reads its format).
 pub struct DeviceWeight {
     pub(crate) buf: Buffer,
@@ -61,7 +60,7 @@ impl DeviceWeight {
     /// Uploads `w` in the file's layout ([`Layout::Rows`]): for embedding tables, norm
     /// weights and biases.
     pub fn rows(gpu: &Gpu, w: &WeightView<'_>) -> Result<DeviceWeight> {
-        check_size(w)?;
+        check_weight_bytes(w).map_err(|why| VkError::shape("weight upload", why))?;
         Ok(DeviceWeight {
             buf: gpu.buffer_bytes(w.data)?,
             layout: Layout::Rows,
@@ -81,7 +80,7 @@ impl DeviceWeight {
     /// [`DeviceWeight::matrix`], multiplied in `precision` where the format and the device
     /// allow it (F16 for Q4_0, Q8_0 and F16 on a device with shaderFloat16).
     pub fn matrix_in(gpu: &Gpu, w: &WeightView<'_>, precision: Precision) -> Result<DeviceWeight> {
-        check_size(w)?;
+        check_weight_bytes(w).map_err(|why| VkError::shape("weight upload", why))?;
         let precision = match precision {
             Precision::F16
                 if gpu.info().shader_float16
@@ -91,7 +90,7 @@ impl DeviceWeight {
             }
             _ => Precision::Reference,
         };
-        let packed = interleave(w);
+        let packed = interleave_rows(w);
         Ok(DeviceWeight {
             buf: gpu.buffer_bytes(&packed)?,
             layout: Layout::Interleaved,
@@ -133,49 +132,6 @@ impl DeviceWeight {
             ))
         }
     }
-}
-
-/// Checks that `w`'s bytes are its shape's, and that offsets into them fit the kernels'
-/// 32-bit indexing.
-fn check_size(w: &WeightView<'_>) -> Result<()> {
-    let block = w.dtype.block_len();
-    let expected = w
-        .rows
-        .checked_mul(w.cols / block)
-        .and_then(|b| b.checked_mul(w.dtype.block_bytes()));
-    if w.cols % block != 0 || expected != Some(w.data.len()) {
-        return Err(VkError::shape(
-            "weight upload",
-            format!(
-                "`{}`: {} bytes for {} x {} {:?}",
-                w.name,
-                w.data.len(),
-                w.rows,
-                w.cols,
-                w.dtype
-            ),
-        ));
-    }
-    word("weight upload", w.data.len())?;
-    Ok(())
-}
-
-/// `w`'s blocks in [`Layout::Interleaved`] order: group `g` of [`ROW_GROUP`] rows (the last
-/// one possibly shorter), block `b`, row `lane` of the group.
-fn interleave(w: &WeightView<'_>) -> Vec<u8> {
-    let bb = w.dtype.block_bytes();
-    let nb = w.cols / w.dtype.block_len();
-    let mut out = Vec::with_capacity(w.data.len());
-    for first in (0..w.rows).step_by(ROW_GROUP) {
-        let group = (w.rows - first).min(ROW_GROUP);
-        for b in 0..nb {
-            for r in first..first + group {
-                let at = (r * nb + b) * bb;
-                out.extend_from_slice(&w.data[at..at + bb]);
-            }
-        }
-    }
-    out
 }
 
 impl DeviceWeight {

@@ -5,7 +5,7 @@
 //! [`PlanExecutor`] meets it for the per-op backends.
 
 #[cfg(feature = "alloc")]
-pub mod device_io;
+pub mod device;
 #[cfg(feature = "alloc")]
 pub mod executor;
 #[cfg(feature = "alloc")]
