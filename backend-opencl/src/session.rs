@@ -10,9 +10,9 @@
 //! the arena layout core planned for the CPU ([`Plan::span`]), so the device runs the very
 //! plan the CPU backends run.
 
-use tern_core::exec::device::{DeviceOp, StepIo, Words, scores_len};
+use tern_core::exec::device::{DeviceOp, StepIo, StepSizes, Words};
 use tern_core::exec::{StepError, check_step};
-use tern_core::model::{ModelConfig, WeightId};
+use tern_core::model::WeightId;
 use tern_core::plan::{LogitRows, Plan};
 use tern_core::region::Region;
 
@@ -52,7 +52,8 @@ pub struct DeviceSession<'m> {
     scores: Buffer,
     /// Inputs and results (see [`StepIo`]).
     io: Buffer,
-    layout: StepIo,
+    /// The step buffers' sizes, the exchange buffer's layout among them.
+    sizes: StepSizes,
     recordings: Vec<Recording>,
     /// The step's input words, and their bytes as written.
     inputs: Vec<u32>,
@@ -75,18 +76,17 @@ impl<'m> DeviceSession<'m> {
         let c = *model.config();
         let n_batch = n_batch.clamp(1, n_ctx.max(1));
         let kv = DeviceKv::new(&model.gpu, c.n_layer, n_ctx, c.kv_width(), kv_format)?;
-        let too_large = || ClError::shape("session", "the step buffers' sizes overflow");
-        let layout = StepIo::new(&c, n_batch, 1).ok_or_else(too_large)?;
-        let plan = plan_for(&c, n_batch, n_ctx, LogitRows::Last)?;
-        let scores = scores_len(&c, n_batch, n_ctx).ok_or_else(too_large)?;
+        let sizes = StepSizes::new(&c, n_ctx, n_batch)
+            .ok_or_else(|| ClError::shape("session", "the step buffers' sizes overflow"))?;
+        let layout = sizes.io;
         let gpu = &model.gpu;
         Ok(DeviceSession {
             model,
             kv,
-            acts: gpu.buffer(plan.arena_bytes())?,
-            scores: gpu.buffer(scores.checked_mul(4).ok_or_else(too_large)?)?,
+            acts: gpu.buffer(sizes.arena_bytes)?,
+            scores: gpu.buffer(sizes.scores * 4)?,
             io: gpu.buffer(layout.words * 4)?,
-            layout,
+            sizes,
             recordings: Vec::new(),
             inputs: Vec::with_capacity(layout.logits),
             input_bytes: Vec::with_capacity(layout.logits * 4),
@@ -129,7 +129,8 @@ impl<'m> DeviceSession<'m> {
             .map_err(DeviceStepError::Step)?;
         self.fit(plan)?;
         let c = *self.model.config();
-        self.layout
+        self.sizes
+            .io
             .inputs(&c, pos, tokens, &mut self.pairs, &mut self.inputs)
             .ok_or_else(|| ClError::shape("step", format!("position {pos} past 32 bits")))?;
         self.input_bytes.clear();
@@ -159,7 +160,7 @@ impl<'m> DeviceSession<'m> {
 
         let len = plan.n_logit_rows() * c.n_vocab;
         let bytes = &mut self.logit_bytes[..len * 4];
-        gpu.read(&self.io, self.layout.logits * 4, bytes)?;
+        gpu.read(&self.io, self.sizes.io.logits * 4, bytes)?;
         for (x, b) in self.logits.iter_mut().zip(bytes.chunks_exact(4)) {
             *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
@@ -169,36 +170,24 @@ impl<'m> DeviceSession<'m> {
     /// Grows whichever buffer is too small for `plan` (a larger step than any before);
     /// batches name the old buffers, so they are made again.
     fn fit(&mut self, plan: &Plan) -> Result<()> {
-        let c = *self.model.config();
-        let too_large = || ClError::shape("step", "the step buffers' sizes overflow");
-        let n = plan.n_tokens();
+        let grown = self
+            .sizes
+            .grow(plan, self.kv.n_ctx)
+            .ok_or_else(|| ClError::shape("step", "the step buffers' sizes overflow"))?;
         let gpu = &self.model.gpu;
-        let mut grown = false;
-        if self.acts.bytes() < plan.arena_bytes() {
-            self.acts = gpu.buffer(plan.arena_bytes())?;
-            grown = true;
+        if grown.arena {
+            self.acts = gpu.buffer(self.sizes.arena_bytes)?;
         }
-        let scores = scores_len(&c, n, self.kv.n_ctx).ok_or_else(too_large)?;
-        if self.scores.words() < scores {
-            self.scores = gpu.buffer(scores.checked_mul(4).ok_or_else(too_large)?)?;
-            grown = true;
+        if grown.scores {
+            self.scores = gpu.buffer(self.sizes.scores * 4)?;
         }
-        let rows = plan.n_logit_rows();
-        if n > self.layout.max_tokens || rows > self.layout.max_logit_rows {
-            let layout = StepIo::new(
-                &c,
-                n.max(self.layout.max_tokens),
-                rows.max(self.layout.max_logit_rows),
-            )
-            .ok_or_else(too_large)?;
-            self.io = gpu.buffer(layout.words.checked_mul(4).ok_or_else(too_large)?)?;
-            self.layout = layout;
-            let logits = layout.max_logit_rows * c.n_vocab;
+        if grown.io {
+            self.io = gpu.buffer(self.sizes.io.words * 4)?;
+            let logits = self.sizes.io.max_logit_rows * self.model.config().n_vocab;
             self.logit_bytes.resize(logits * 4, 0);
             self.logits.resize(logits, 0.0);
-            grown = true;
         }
-        if grown {
+        if grown.any() {
             self.recordings.clear();
         }
         Ok(())
@@ -226,7 +215,8 @@ impl<'m> DeviceSession<'m> {
             head_dim: c.head_dim,
         };
         let ops = self
-            .layout
+            .sizes
+            .io
             .ops(plan)
             .ok_or_else(|| ClError::shape("plan", "larger than the session's buffers"))?;
         let mut batch = Batch::new();
@@ -273,8 +263,4 @@ impl<'m> DeviceSession<'m> {
         gpu.finalize(&mut batch)?;
         Ok(batch)
     }
-}
-
-fn plan_for(c: &ModelConfig, n: usize, n_ctx: usize, rows: LogitRows) -> Result<Plan> {
-    Plan::new(c, n, n_ctx, rows).map_err(|e| ClError::shape("plan", e.to_string()))
 }
