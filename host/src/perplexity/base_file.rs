@@ -488,12 +488,26 @@ mod tests {
             .collect()
     }
 
-    /// Writes a base of two chunks (three rows each) to a fresh file, returning its path.
-    fn write(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tern-base-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        let mut w = BaseWriter::create(&path).unwrap();
+    /// A path in the temp dir, its file removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let name = format!("tern-base-{}-{name}", std::process::id());
+            Scratch(std::env::temp_dir().join(name))
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// Writes a base of two chunks (three rows each) to a fresh file.
+    fn write(name: &str) -> Scratch {
+        let path = Scratch::new(name);
+        let mut w = BaseWriter::create(&path.0).unwrap();
         w.write_header(&header()).unwrap();
         for k in 0..6 {
             w.push_row(&row(k), k as f64 * 0.5).unwrap();
@@ -505,7 +519,7 @@ mod tests {
     #[test]
     fn rows_read_back_as_written() {
         let path = write("roundtrip.kld");
-        let mut r = BaseReader::open(&path).unwrap();
+        let mut r = BaseReader::open(&path.0).unwrap();
         assert_eq!(r.header(), &header());
         r.verify().unwrap();
         for k in 0..6 {
@@ -523,21 +537,22 @@ mod tests {
 
     #[test]
     fn a_truncated_file_is_refused_before_any_row() {
-        let path = write("truncated.kld");
-        let len = std::fs::metadata(&path).unwrap().len();
+        let scratch = write("truncated.kld");
+        let path = &scratch.0;
+        let len = std::fs::metadata(path).unwrap().len();
         for keep in [len - 1, len / 2, FIXED_HEADER - 1, 8] {
-            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
             file.set_len(keep).unwrap();
-            match BaseReader::open(&path) {
+            match BaseReader::open(path) {
                 Err(BaseError::Truncated { len, .. }) => assert_eq!(len, keep),
                 other => panic!("{keep} bytes: {:?}", other.map(|_| ())),
             }
         }
         for keep in [7, 0] {
-            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
             file.set_len(keep).unwrap();
             assert!(matches!(
-                BaseReader::open(&path),
+                BaseReader::open(path),
                 Err(BaseError::NotABase { .. })
             ));
         }
@@ -545,8 +560,9 @@ mod tests {
 
     #[test]
     fn a_damaged_byte_is_found_by_a_checksum() {
-        let clean = std::fs::read(write("damaged.kld")).unwrap();
-        let path = write("damaged-copy.kld");
+        let clean = std::fs::read(&write("damaged.kld").0).unwrap();
+        let scratch = write("damaged-copy.kld");
+        let path = &scratch.0;
         let header_len = FIXED_HEADER as usize + "model.gguf".len() + 16 * 4 + 8;
         // A token of the header, then a code of the fifth row (second chunk, second row).
         for (at, expected) in [
@@ -558,8 +574,8 @@ mod tests {
         ] {
             let mut bytes = clean.clone();
             bytes[at] ^= 0x04;
-            std::fs::write(&path, &bytes).unwrap();
-            let err = BaseReader::open(&path)
+            std::fs::write(path, &bytes).unwrap();
+            let err = BaseReader::open(path)
                 .and_then(|mut r| r.verify())
                 .unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
@@ -567,42 +583,45 @@ mod tests {
         // Bytes after the last row: not what the header describes.
         let mut longer = clean.clone();
         longer.push(0);
-        std::fs::write(&path, &longer).unwrap();
+        std::fs::write(path, &longer).unwrap();
         assert!(matches!(
-            BaseReader::open(&path),
+            BaseReader::open(path),
             Err(BaseError::Corrupt { .. })
         ));
     }
 
     #[test]
     fn other_files_are_not_bases() {
-        let path = write("other.kld");
-        let mut bytes = std::fs::read(&path).unwrap();
+        let scratch = write("other.kld");
+        let path = &scratch.0;
+        let mut bytes = std::fs::read(path).unwrap();
         bytes[..8].copy_from_slice(b"_logits_");
-        std::fs::write(&path, &bytes).unwrap();
-        let err = BaseReader::open(&path).map(|_| ()).unwrap_err();
+        std::fs::write(path, &bytes).unwrap();
+        let err = BaseReader::open(path).map(|_| ()).unwrap_err();
         assert!(err.to_string().contains("llama.cpp"), "{err}");
         bytes[..8].copy_from_slice(&MAGIC);
         bytes[8] = 9;
-        std::fs::write(&path, &bytes).unwrap();
+        std::fs::write(path, &bytes).unwrap();
         assert!(matches!(
-            BaseReader::open(&path),
+            BaseReader::open(path),
             Err(BaseError::Version { version: 9, .. })
         ));
     }
 
     #[test]
     fn an_unfinished_writer_leaves_no_file() {
-        let dir = std::env::temp_dir().join(format!("tern-base-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("unfinished.kld");
-        let mut w = BaseWriter::create(&path).unwrap();
+        let path = Scratch::new("unfinished.kld");
+        let mut w = BaseWriter::create(&path.0).unwrap();
         w.write_header(&header()).unwrap();
         w.push_row(&row(0), 1.0).unwrap();
+        assert!(w.partial.exists());
+        let partial = w.partial.clone();
         drop(w);
-        assert!(!path.exists());
-        assert!(!dir.join("unfinished.kld.partial").exists());
-        let err = BaseWriter::create(&dir).map(|_| ()).unwrap_err();
+        assert!(!path.0.exists());
+        assert!(!partial.exists());
+        let err = BaseWriter::create(&std::env::temp_dir())
+            .map(|_| ())
+            .unwrap_err();
         assert!(err.to_string().contains("directory"), "{err}");
     }
 }
