@@ -5,6 +5,7 @@ pub mod bundled;
 pub mod engine;
 pub mod error;
 pub mod memory;
+pub mod perplexity;
 pub mod threads;
 pub mod tokenizer;
 

@@ -3,6 +3,7 @@
 mod bench;
 mod devices;
 mod inspect;
+mod perplexity;
 mod run;
 
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure prompt and generation speed, printed like llama.cpp's llama-bench.
     Bench(bench::BenchArgs),
+    /// Perplexity of a text by llama.cpp's llama-perplexity protocol, and KL divergence
+    /// against a base run's log-probabilities.
+    Perplexity(perplexity::PerplexityArgs),
     /// List the Vulkan and OpenCL devices, numbered for `--backend API --device N`, with
     /// the features they offer.
     Devices(devices::DevicesArgs),
@@ -61,11 +65,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        Command::Run(args) => run::run(args),
-        Command::Inspect(args) => inspect::inspect(args),
-        Command::Bench(args) => bench::bench(args),
-        Command::Devices(args) => devices::devices(args),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Run(args) => run::run(args).map_err(Into::into),
+        Command::Inspect(args) => inspect::inspect(args).map_err(Into::into),
+        Command::Bench(args) => bench::bench(args).map_err(Into::into),
+        Command::Perplexity(args) => perplexity::perplexity(args).map_err(Into::into),
+        Command::Devices(args) => devices::devices(args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -251,7 +251,7 @@ pub(super) fn parse_threads(text: &str) -> Result<usize, String> {
 
 pub fn run(args: RunArgs) -> Result<(), EngineError> {
     let prompt = match &args.file {
-        Some(path) => read_prompt(path)?,
+        Some(path) => read_text(path, "prompt")?,
         None => args.prompt.clone(),
     };
     let sampler = SamplerParams {
@@ -356,28 +356,29 @@ pub(super) fn say_load_status(engine: &Engine) {
     }
 }
 
-/// The largest prompt file read: more text than a context of 2^24 tokens (Tern's limit)
+/// The largest text file read: more text than a context of 2^24 tokens (Tern's limit)
 /// holds at ~4 bytes a token, and a bound on what `-f /dev/zero` can cost.
-const MAX_PROMPT_FILE_BYTES: u64 = 64 << 20;
+const MAX_TEXT_FILE_BYTES: u64 = 64 << 20;
 
-fn read_prompt(path: &std::path::Path) -> Result<String, EngineError> {
+/// Reads the UTF-8 file `-f` names; `what` names it in errors ("prompt", "text").
+pub(super) fn read_text(path: &std::path::Path, what: &str) -> Result<String, EngineError> {
     let cannot_read = |e: std::io::Error| {
-        EngineError::Option(format!("cannot read prompt file `{}`: {e}", path.display()))
+        EngineError::Option(format!("cannot read {what} file `{}`: {e}", path.display()))
     };
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_PROMPT_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .and_then(|file| file.take(MAX_TEXT_FILE_BYTES + 1).read_to_end(&mut bytes))
         .map_err(cannot_read)?;
-    if bytes.len() as u64 > MAX_PROMPT_FILE_BYTES {
+    if bytes.len() as u64 > MAX_TEXT_FILE_BYTES {
         return Err(EngineError::Option(format!(
-            "prompt file `{}` is larger than {} MiB",
+            "{what} file `{}` is larger than {} MiB",
             path.display(),
-            MAX_PROMPT_FILE_BYTES >> 20
+            MAX_TEXT_FILE_BYTES >> 20
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
         EngineError::Option(format!(
-            "prompt file `{}` is not UTF-8 (invalid byte at offset {})",
+            "{what} file `{}` is not UTF-8 (invalid byte at offset {})",
             path.display(),
             e.utf8_error().valid_up_to()
         ))

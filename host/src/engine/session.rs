@@ -199,6 +199,37 @@ impl<'e> Session<'e> {
         Ok(all)
     }
 
+    /// Feeds `tokens` in batches of the engine's batch size, as `eval_all` does, but hands
+    /// `on_rows` only the logits of the positions from `from` on (counted from the start of
+    /// `tokens`), a step at a time: the index of the step's first row and its rows. Steps
+    /// wholly before `from` ask for no rows, and a batch that straddles `from` is fed in two
+    /// steps split there, so no output layer runs for rows nobody reads (perplexity scores
+    /// only the second half of a chunk) and no more than one step's logits are held at once.
+    pub fn eval_rows_from<E: From<EngineError>>(
+        &mut self,
+        tokens: &[u32],
+        from: usize,
+        mut on_rows: impl FnMut(usize, &[f32]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let n_batch = self.n_batch();
+        let mut at = 0;
+        while at < tokens.len() {
+            let batch_end = ((at / n_batch + 1) * n_batch).min(tokens.len());
+            let end = if at < from && from < batch_end {
+                from
+            } else {
+                batch_end
+            };
+            if at < from {
+                self.step(&tokens[at..end], LogitRows::Last)?;
+            } else {
+                on_rows(at, self.step(&tokens[at..end], LogitRows::All)?)?;
+            }
+            at = end;
+        }
+        Ok(())
+    }
+
     fn n_batch(&self) -> usize {
         self.engine.options().n_batch.min(self.engine.n_ctx())
     }
