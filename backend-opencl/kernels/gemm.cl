@@ -1,8 +1,8 @@
 // y[t][r] = dot(row r of W, x[t]) for several tokens, W in Layout::Planar (planar.cl). A
 // prefill step multiplies every weight by many tokens, so each weight block is read once per
 // GEMM_TOKENS tokens: a work-group of 64 items takes one tile of the layout (one row each,
-// coalesced loads) and a tile of GEMM_TOKENS tokens, whose activations are staged in local
-// memory as floats, GEMM_STAGE blocks at a time, and read there by every row. Each item
+// coalesced loads) and a tile of GEMM_TOKENS tokens, whose activation codes are staged in
+// local memory, GEMM_STAGE blocks at a time, and read there by every row. Each item
 // unpacks a weight block once and sums it against every token of the tile, blocks in order.
 //
 // Range: [tiles * 64, ceil(tokens / GEMM_TOKENS), 1] in work-groups of 64.
@@ -15,7 +15,7 @@ __kernel void gemm(__global const uint *wq, __global const half *ws, __global co
                    const uint ws_off, const uint code_off, const uint scale_off,
                    const uint sum_off, const uint out_off) {
     // Word j of block b0 + s of token t0 + k at [(s * GEMM_TOKENS + k) * 8 + j].
-    __local float4 act[STAGE_WORDS];
+    __local uint act[STAGE_WORDS];
     __local float scales[GEMM_STAGE * GEMM_TOKENS];
 #if defined(HAS_MIN)
     __local float sums[GEMM_STAGE * GEMM_TOKENS];
@@ -36,8 +36,7 @@ __kernel void gemm(__global const uint *wq, __global const half *ws, __global co
             uint b = b0 + i / (GEMM_TOKENS * 8u);
             uint tok = t0 + (i / 8u) % GEMM_TOKENS;
             bool in = b < nb && tok < tokens;
-            act[i] = in ? signed_bytes(xq[code_off + (tok * nb + b) * 8u + i % 8u])
-                        : (float4)(0.0f);
+            act[i] = in ? xq[code_off + (tok * nb + b) * 8u + i % 8u] : 0u;
         }
         if (lid < GEMM_STAGE * GEMM_TOKENS) {
             uint b = b0 + lid / GEMM_TOKENS;

@@ -3,8 +3,8 @@
 // work-group of 64 items takes GEMV_ROWS neighbouring rows (coalesced weight loads) and
 // 64 / GEMV_ROWS slices of each row's blocks (slice s takes blocks s, s + SLICES, ...); each
 // item sums its blocks in order, then the slices of a row are added in a tree through local
-// memory. The activations are staged in local memory as floats, SLICES * GEMV_STAGE blocks
-// at a time, so each code is converted once per work-group rather than once per row.
+// memory. The activation codes are staged in local memory, SLICES * GEMV_STAGE blocks at a
+// time, so each is read from global memory once per work-group rather than once per row.
 //
 // Range: [ceil(rows / GEMV_ROWS) * 64, 1, 1] in work-groups of 64.
 
@@ -18,7 +18,7 @@ __kernel void gemv(__global const uint *wq, __global const half *ws, __global co
                    __global float *y, const uint rows, const uint cols, const uint ws_off,
                    const uint code_off, const uint scale_off, const uint sum_off,
                    const uint out_off) {
-    __local float4 act[CHUNK * 8u];
+    __local uint act[CHUNK * 8u];
     __local float scales[CHUNK];
 #if defined(HAS_MIN)
     __local float sums[CHUNK];
@@ -35,7 +35,7 @@ __kernel void gemv(__global const uint *wq, __global const half *ws, __global co
     for (uint b0 = 0u; b0 < nb; b0 += CHUNK) {
         for (uint i = lid; i < CHUNK * 8u; i += 64u) {
             uint b = b0 + i / 8u;
-            act[i] = b < nb ? signed_bytes(xq[code_off + b * 8u + i % 8u]) : (float4)(0.0f);
+            act[i] = b < nb ? xq[code_off + b * 8u + i % 8u] : 0u;
         }
         if (lid < CHUNK) {
             uint b = min(b0 + lid, nb - 1u);

@@ -11,22 +11,18 @@
 //
 // Activation codes are 32-element blocks of eight words (byte i of word j: element 4j + i,
 // a signed code of -127..127), with the block's f16 scale and Q8_1 sum as f32 words. The
-// kernels stage them in local memory as floats, converted once per work-group.
+// kernels stage the code words in local memory, once per work-group.
 //
-// A block's dot product of codes, Σ q_i k_i, is an integer below 2^24 in magnitude (at most
-// 32 * 128 * 127), so it is exact in f32 in any order; a block then costs one rounding,
-// (d_w d_x) S, the scales' product being exact (two f16s). See ops/planar.rs for the bound
-// this gives against the reference.
+// A block's dot product of codes, Σ q_i k_i, is summed in integers, four 8-bit products at a
+// time (`dot4`: one instruction where the device has an integer dot product), and is below
+// 2^24 in magnitude (at most 32 * 128 * 127), so it is exact as an f32; a block then costs
+// one rounding, (d_w d_x) S, the scales' product being exact (two f16s). See ops/planar.rs
+// for the bound this gives against the reference. Every variant of `dot4` returns the same
+// integer, so the variant a CPU implementation runs in CI computes a phone's bits.
 
 #if defined(FMT_Q4_0) || defined(FMT_Q4_1)
 #define WORDS 4u
 typedef uint4 codes_t;
-// The code of a zero weight: Q4_0 centres its codes on 8, Q4_1 adds a minimum instead.
-#if defined(FMT_Q4_0)
-#define ZERO_POINT 8.0f
-#else
-#define ZERO_POINT 0.0f
-#endif
 #elif defined(FMT_Q8_0)
 #define WORDS 8u
 typedef uint8 codes_t;
@@ -88,56 +84,73 @@ float2 load_scales(__global const half *ws, uint ws_off, tile_t t, uint nb, uint
 #endif
 }
 
-// The four signed 8-bit codes of `a`, byte 0 first.
-float4 signed_bytes(uint a) {
-    int4 v = (int4)((int)(a << 24), (int)(a << 16), (int)(a << 8), (int)a);
-    return convert_float4(v >> 24);
+// The four signed 8-bit values of `a`, byte 0 first.
+int4 signed_bytes(uint a) {
+    return (int4)((int)(a << 24), (int)(a << 16), (int)(a << 8), (int)a) >> 24;
 }
 
-// The four 4-bit codes of `w`'s low 16 bits, nibble 0 first.
-float4 nibbles(uint w) {
-    return convert_float4((uint4)(w, w >> 4, w >> 8, w >> 12) & 15u);
+// The dot product of two words of four signed 8-bit values.
+#if defined(DOT4_KHR) && defined(__opencl_c_integer_dot_product_input_4x8bit)
+int dot4(uint a, uint b) {
+    return dot(as_char4(a), as_char4(b));
+}
+#elif defined(DOT4_ARM)
+#pragma OPENCL EXTENSION cl_arm_integer_dot_product_int8 : enable
+int dot4(uint a, uint b) {
+    return arm_dot(as_char4(a), as_char4(b));
+}
+#else
+int dot4(uint a, uint b) {
+    int4 p = signed_bytes(a) * signed_bytes(b);
+    return (p.x + p.y) + (p.z + p.w);
+}
+#endif
+
+// Bytes 0..3 of `lo` and `hi` interleaved from byte `k` on: lo_k, hi_k, lo_k+1, hi_k+1.
+uint interleave_bytes(uint lo, uint hi, uint k) {
+    uint a = (lo >> (8u * k)) & 0xffu;
+    uint b = (hi >> (8u * k)) & 0xffu;
+    uint c = (lo >> (8u * k + 8u)) & 0xffu;
+    uint d = (hi >> (8u * k + 8u)) & 0xffu;
+    return a | (b << 8) | (c << 16) | (d << 24);
 }
 
-// A block's weight codes as floats, in element order (Q4_0 centred on zero).
-typedef struct {
-    float4 v[8];
-} wcodes_t;
+// A block's weight codes as eight words of four signed 8-bit values, in element order
+// (Q4_0 centred on zero).
+typedef uint8 wcodes_t;
+
+#if WORDS == 4u
+// Word `w`'s eight 4-bit codes (nibble i: element i) as two words of bytes.
+uint2 nibble_bytes(uint w) {
+    uint lo = w & 0x0f0f0f0fu;        // nibbles 0, 2, 4, 6
+    uint hi = (w >> 4) & 0x0f0f0f0fu; // nibbles 1, 3, 5, 7
+    uint2 b = (uint2)(interleave_bytes(lo, hi, 0u), interleave_bytes(lo, hi, 2u));
+#if defined(FMT_Q4_0)
+    // Each byte minus 8, without borrows between bytes: 128 + q - 8, then the top bit off.
+    b = ((b | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
+#endif
+    return b;
+}
+#endif
 
 wcodes_t unpack(codes_t w) {
-    wcodes_t c;
 #if WORDS == 4u
-    c.v[0] = nibbles(w.s0) - ZERO_POINT;
-    c.v[1] = nibbles(w.s0 >> 16) - ZERO_POINT;
-    c.v[2] = nibbles(w.s1) - ZERO_POINT;
-    c.v[3] = nibbles(w.s1 >> 16) - ZERO_POINT;
-    c.v[4] = nibbles(w.s2) - ZERO_POINT;
-    c.v[5] = nibbles(w.s2 >> 16) - ZERO_POINT;
-    c.v[6] = nibbles(w.s3) - ZERO_POINT;
-    c.v[7] = nibbles(w.s3 >> 16) - ZERO_POINT;
+    uint2 a = nibble_bytes(w.s0);
+    uint2 b = nibble_bytes(w.s1);
+    uint2 c = nibble_bytes(w.s2);
+    uint2 d = nibble_bytes(w.s3);
+    return (wcodes_t)(a.x, a.y, b.x, b.y, c.x, c.y, d.x, d.y);
 #else
-    c.v[0] = signed_bytes(w.s0);
-    c.v[1] = signed_bytes(w.s1);
-    c.v[2] = signed_bytes(w.s2);
-    c.v[3] = signed_bytes(w.s3);
-    c.v[4] = signed_bytes(w.s4);
-    c.v[5] = signed_bytes(w.s5);
-    c.v[6] = signed_bytes(w.s6);
-    c.v[7] = signed_bytes(w.s7);
+    return w;
 #endif
-    return c;
 }
 
-// Σ q_i k_i of one block against its activation codes as floats (`a`, eight float4s in
-// local memory): exact (see above), so the order of the sum is free.
-float block_dot(wcodes_t w, __local const float4 *a) {
-    float4 s = w.v[0] * a[0];
-    s += w.v[1] * a[1];
-    s += w.v[2] * a[2];
-    s += w.v[3] * a[3];
-    s += w.v[4] * a[4];
-    s += w.v[5] * a[5];
-    s += w.v[6] * a[6];
-    s += w.v[7] * a[7];
-    return (s.x + s.y) + (s.z + s.w);
+// Σ q_i k_i of one block against its activation code words (`a`, eight words in local
+// memory), summed exactly in integers.
+float block_dot(wcodes_t w, __local const uint *a) {
+    int s = dot4(w.s0, a[0]) + dot4(w.s1, a[1]);
+    s += dot4(w.s2, a[2]) + dot4(w.s3, a[3]);
+    s += dot4(w.s4, a[4]) + dot4(w.s5, a[5]);
+    s += dot4(w.s6, a[6]) + dot4(w.s7, a[7]);
+    return (float)s;
 }

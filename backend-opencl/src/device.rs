@@ -28,8 +28,9 @@ pub struct Extensions {
     pub fp16: bool,
     /// `cl_khr_subgroups`, `cl_intel_subgroups` or a `cl_qcom_` subgroup extension.
     pub subgroups: bool,
-    /// `cl_khr_integer_dot_product` or `cl_arm_integer_dot_product_*`.
-    pub integer_dot: bool,
+    /// A 4 x 8-bit integer dot product (`cl_khr_integer_dot_product`, or
+    /// `cl_arm_integer_dot_product_int8`), which the fast matmuls use.
+    pub integer_dot: Option<IntegerDot>,
     /// `cl_khr_command_buffer`: a step recorded once and replayed (listed; whether Tern uses
     /// it is [`DeviceInfo::command_buffers`]).
     pub command_buffer: bool,
@@ -47,12 +48,25 @@ impl Extensions {
                     || (e.starts_with("cl_qcom_")
                         && (e.contains("subgroup") || e.contains("sub_group")))
             }),
-            integer_dot: has(&|e| {
-                e == "cl_khr_integer_dot_product" || e.starts_with("cl_arm_integer_dot_product")
-            }),
+            integer_dot: if has(&|e| e == "cl_khr_integer_dot_product") {
+                Some(IntegerDot::Khr)
+            } else if has(&|e| e == "cl_arm_integer_dot_product_int8") {
+                Some(IntegerDot::Arm)
+            } else {
+                None
+            },
             command_buffer: has(&|e| e == "cl_khr_command_buffer"),
         }
     }
+}
+
+/// Which integer dot product a device offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntegerDot {
+    /// `cl_khr_integer_dot_product`: `dot(char4, char4)`.
+    Khr,
+    /// `cl_arm_integer_dot_product_int8`: `arm_dot(char4, char4)` (Mali).
+    Arm,
 }
 
 /// One device, as [`enumerate`] numbers them.
@@ -91,6 +105,30 @@ pub struct DeviceInfo {
     /// Whether batches are recorded into command buffers (`cl_khr_command_buffer` in a
     /// revision whose entry points Tern calls correctly), or why not.
     pub command_buffers: CommandBufferSupport,
+}
+
+#[cfg(test)]
+impl DeviceInfo {
+    /// A GPU with hardware fma, no optional extension and tiny limits, for unit tests.
+    pub(crate) fn for_tests() -> DeviceInfo {
+        DeviceInfo {
+            index: 0,
+            platform: "p".into(),
+            name: "d".into(),
+            kind: DeviceKind::Gpu,
+            version: "OpenCL 1.2".into(),
+            c_version: "OpenCL C 1.2".into(),
+            driver_version: "1".into(),
+            compute_units: 1,
+            max_work_group_size: 64,
+            global_memory: 1,
+            max_buffer: 1,
+            local_memory: 1,
+            extensions: Extensions::default(),
+            hardware_fma: true,
+            command_buffers: crate::command_buffer::CommandBufferSupport::Absent,
+        }
+    }
 }
 
 /// A device of the library, with its handle (valid for as long as the library is open).
@@ -255,7 +293,7 @@ impl fmt::Display for DeviceInfo {
         for (has, name) in [
             (e.fp16, "fp16"),
             (e.subgroups, "subgroups"),
-            (e.integer_dot, "integer dot products"),
+            (e.integer_dot.is_some(), "integer dot products"),
         ] {
             if has {
                 extensions.push(name.to_string());
@@ -294,9 +332,14 @@ mod tests {
     #[test]
     fn extensions_are_read_from_the_list() {
         let e = Extensions::parse("cl_khr_fp16 cl_arm_integer_dot_product_int8 cl_khr_icd");
-        assert!(e.fp16 && e.integer_dot && !e.subgroups && !e.command_buffer);
+        assert!(e.fp16 && !e.subgroups && !e.command_buffer);
+        assert_eq!(e.integer_dot, Some(IntegerDot::Arm));
+        let e = Extensions::parse("cl_arm_integer_dot_product_accumulate_int8");
+        assert_eq!(e.integer_dot, None, "only the plain 4 x 8-bit dot is used");
+        let e = Extensions::parse("cl_arm_integer_dot_product_int8 cl_khr_integer_dot_product");
+        assert_eq!(e.integer_dot, Some(IntegerDot::Khr));
         let e = Extensions::parse("cl_intel_subgroups  cl_khr_command_buffer\n");
-        assert!(e.subgroups && e.command_buffer && !e.fp16 && !e.integer_dot);
+        assert!(e.subgroups && e.command_buffer && !e.fp16 && e.integer_dot.is_none());
         let e = Extensions::parse("cl_qcom_reqd_sub_group_size cl_khr_fp16x");
         assert!(e.subgroups && !e.fp16);
         assert_eq!(Extensions::parse(""), Extensions::default());

@@ -311,8 +311,20 @@ impl Gpu {
         if let Some(p) = programs.get(&source) {
             return Ok(Arc::clone(p));
         }
-        let (text, options) = (source.text(), source.options(&self.info));
-        let program = Arc::new(self.cached_program(source.name(), &text, &options)?);
+        let text = source.text();
+        let (with, without) = (
+            source.options(&self.info, true),
+            source.options(&self.info, false),
+        );
+        let program = match self.cached_program(source.name(), &text, &with) {
+            // A driver that lists an extension but cannot build the variant using it gets
+            // the variant without, which computes the same bits.
+            Err(ClError::Build { .. }) if with != without => {
+                self.cached_program(source.name(), &text, &without)?
+            }
+            built => built?,
+        };
+        let program = Arc::new(program);
         programs.insert(source, Arc::clone(&program));
         Ok(program)
     }

@@ -38,7 +38,7 @@ pub use batch::Batch;
 pub use command_buffer::{
     CommandBufferSupport, CommandBufferUnusable, ExtensionRevision, NO_COMMAND_BUFFER_ENV,
 };
-pub use device::{DeviceInfo, DeviceKind, Extensions, enumerate};
+pub use device::{DeviceInfo, DeviceKind, Extensions, IntegerDot, enumerate};
 pub use error::{ClError, code_name};
 pub use executor::{BACKEND, DeviceChoice, is_real_gpu, load};
 pub use gpu::{Buffer, Gpu, Kernel, Program};

@@ -124,25 +124,11 @@ impl ProgramCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{DeviceKind, Extensions};
 
     fn device(driver: &str) -> DeviceInfo {
         DeviceInfo {
-            index: 0,
-            platform: "p".into(),
-            name: "d".into(),
-            kind: DeviceKind::Gpu,
-            version: "OpenCL 1.2".into(),
-            c_version: "OpenCL C 1.2".into(),
             driver_version: driver.into(),
-            compute_units: 1,
-            max_work_group_size: 64,
-            global_memory: 1,
-            max_buffer: 1,
-            local_memory: 1,
-            extensions: Extensions::default(),
-            hardware_fma: true,
-            command_buffers: crate::command_buffer::CommandBufferSupport::Absent,
+            ..DeviceInfo::for_tests()
         }
     }
 

@@ -4,7 +4,7 @@
 
 use tern_core::DType;
 
-use crate::device::DeviceInfo;
+use crate::device::{DeviceInfo, IntegerDot};
 use crate::ops::planar::{GEMM_STAGE, GEMM_TOKENS, GEMV_ROWS, GEMV_STAGE};
 
 /// Helpers every program starts with: exact f16 conversions, correctly rounded division and
@@ -139,9 +139,12 @@ impl Source {
     }
 
     /// The compiler options for `device`: OpenCL C 1.2, the variant's defines, and
-    /// `SOFT_FMA` where the device's `fma` is not hardware keeping subnormals. No fast-math
-    /// option: the kernels count on IEEE arithmetic.
-    pub(crate) fn options(self, device: &DeviceInfo) -> String {
+    /// `SOFT_FMA` where the device's `fma` is not hardware keeping subnormals. With
+    /// `extensions`, the optional extensions the program can use (an integer dot product
+    /// for the fast matmuls: `DOT4_KHR`, `DOT4_ARM`); every such variant computes the same
+    /// bits as the one without, which is what a driver that fails to build it gets. No
+    /// fast-math option: the kernels count on IEEE arithmetic.
+    pub(crate) fn options(self, device: &DeviceInfo, extensions: bool) -> String {
         let define = match self {
             Source::Matmul(t)
             | Source::MatmulKQuant(t)
@@ -175,6 +178,127 @@ impl Source {
         } else {
             " -D SOFT_FMA"
         };
-        format!("-cl-std=CL1.2 -D {define}{tiles}{fma}")
+        let dot = match (extensions, self, device.extensions.integer_dot) {
+            (true, Source::Gemv(_) | Source::Gemm(_), Some(IntegerDot::Khr)) => " -D DOT4_KHR",
+            (true, Source::Gemv(_) | Source::Gemm(_), Some(IntegerDot::Arm)) => " -D DOT4_ARM",
+            _ => "",
+        };
+        format!("-cl-std=CL1.2 -D {define}{tiles}{fma}{dot}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Extensions;
+
+    #[test]
+    fn only_the_fast_matmuls_take_an_integer_dot_product_and_only_when_asked() {
+        let mut arm = DeviceInfo::for_tests();
+        arm.extensions = Extensions::parse("cl_arm_integer_dot_product_int8");
+        let mut khr = DeviceInfo::for_tests();
+        khr.extensions = Extensions::parse("cl_khr_integer_dot_product");
+        for fast in [Source::Gemv(DType::Q4_0), Source::Gemm(DType::Q8_0)] {
+            assert!(fast.options(&arm, true).ends_with(" -D DOT4_ARM"));
+            assert!(fast.options(&khr, true).ends_with(" -D DOT4_KHR"));
+            assert!(!fast.options(&arm, false).contains("DOT4"));
+            assert!(
+                !fast
+                    .options(&DeviceInfo::for_tests(), true)
+                    .contains("DOT4")
+            );
+        }
+        assert!(
+            !Source::Matmul(DType::Q4_0)
+                .options(&arm, true)
+                .contains("DOT4")
+        );
+    }
+
+    #[test]
+    fn software_fma_is_a_define() {
+        let mut soft = DeviceInfo::for_tests();
+        soft.hardware_fma = false;
+        assert!(
+            Source::RmsNorm
+                .options(&soft, true)
+                .contains(" -D SOFT_FMA")
+        );
+        assert!(
+            !Source::RmsNorm
+                .options(&DeviceInfo::for_tests(), true)
+                .contains("SOFT_FMA")
+        );
+    }
+
+    /// The variants no CI device runs (the integer dot products of Mali and of
+    /// `cl_khr_integer_dot_product` devices) are compiled here by clang's OpenCL front end
+    /// (PoCL's dependency, so CI has it), checked to call the dot product they exist for.
+    /// Without clang the test says so and returns, unless `TERN_OPENCL_TESTS` is set.
+    #[test]
+    fn the_integer_dot_variants_compile_and_call_their_dot_product() {
+        let clang = "clang-15";
+        if std::process::Command::new(clang)
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            let required =
+                std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
+            assert!(!required, "TERN_OPENCL_TESTS is set but {clang} is missing");
+            eprintln!("{clang} not found: the integer-dot variants are not compiled");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("tern-cl-variants-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let variants = [
+            (
+                "cl_khr_integer_dot_product",
+                "CL3.0",
+                "+cl_khr_integer_dot_product,+__opencl_c_integer_dot_product_input_4x8bit",
+                "_Z3dotDv4_cS_",
+            ),
+            (
+                "cl_arm_integer_dot_product_int8",
+                "CL1.2",
+                "+cl_arm_integer_dot_product_int8",
+                "_Z7arm_dotDv4_cS_",
+            ),
+        ];
+        for (extension, std, ext_flags, symbol) in variants {
+            let mut device = DeviceInfo::for_tests();
+            device.extensions = crate::device::Extensions::parse(extension);
+            for dtype in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+                for source in [Source::Gemv(dtype), Source::Gemm(dtype)] {
+                    let path = dir.join(source.name());
+                    std::fs::write(&path, source.text()).unwrap();
+                    let out = dir.join("out.ll");
+                    let options = source.options(&device, true);
+                    let defines = options.split(" -D ").skip(1).map(|d| format!("-D{d}"));
+                    let result = std::process::Command::new(clang)
+                        .args(["-x", "cl", "-target", "spir64", "-emit-llvm", "-S"])
+                        .arg(format!("-cl-std={std}"))
+                        .args(["-Xclang", "-finclude-default-header", "-Xclang"])
+                        .arg(format!("-cl-ext={ext_flags}"))
+                        .args(defines)
+                        .arg(&path)
+                        .arg("-o")
+                        .arg(&out)
+                        .output()
+                        .unwrap();
+                    let log = String::from_utf8_lossy(&result.stderr);
+                    assert!(
+                        result.status.success(),
+                        "{source:?} with {extension}: {log}"
+                    );
+                    let ir = std::fs::read_to_string(&out).unwrap();
+                    assert!(
+                        ir.contains(symbol),
+                        "{source:?} with {extension} calls no {symbol}"
+                    );
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

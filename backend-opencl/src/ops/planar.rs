@@ -46,11 +46,11 @@ pub(crate) const GEMM_TOKENS: usize = 8;
 /// Blocks of activations the GEMM stages in local memory at a time.
 pub(crate) const GEMM_STAGE: usize = 2;
 /// Bytes of local memory the GEMV and the GEMM declare, the larger of the two (their staged
-/// activations as float4s, scales and sums, and the GEMV's partial sums): a device with
+/// activation code words, scales and sums, and the GEMV's partial sums): a device with
 /// less (OpenCL 1.2's embedded profile promises only 1 KiB) keeps the reference kernels.
 pub(crate) const LOCAL_BYTES: u64 = {
-    let gemv = (64 / GEMV_ROWS * GEMV_STAGE) * (8 * 16 + 2 * 4) + 64 * 4;
-    let gemm = GEMM_STAGE * GEMM_TOKENS * (8 * 16 + 2 * 4);
+    let gemv = (64 / GEMV_ROWS * GEMV_STAGE) * (8 * 4 + 2 * 4) + 64 * 4;
+    let gemm = GEMM_STAGE * GEMM_TOKENS * (8 * 4 + 2 * 4);
     (if gemv > gemm { gemv } else { gemm }) as u64
 };
 /// Rows of a tile of [`Layout::Planar`](super::Layout::Planar): the GEMM's work-group
