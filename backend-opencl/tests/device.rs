@@ -2,26 +2,14 @@
 //! and rusticl on llvmpipe, see `scripts/opencl.sh`). With `TERN_OPENCL_TESTS=1` a missing
 //! device fails the tests instead of skipping them.
 
+mod common;
+
 use std::path::Path;
 
+use common::devices;
 use proptest::prelude::*;
 use tern_backend_opencl::{Batch, ClError, Gpu, enumerate};
 use tern_core::backend::reference;
-
-/// The devices to test on, or none (with a note) where OpenCL is absent and not required.
-fn devices() -> Vec<usize> {
-    let required = std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
-    match enumerate(None) {
-        Ok(devices) => devices.iter().map(|d| d.index).collect(),
-        Err(e) if required => panic!("TERN_OPENCL_TESTS is set but: {e}"),
-        Err(e) => {
-            eprintln!(
-                "no OpenCL device ({e}): OpenCL tests skipped (TERN_OPENCL_TESTS=1 requires one)"
-            );
-            Vec::new()
-        }
-    }
-}
 
 #[test]
 fn every_device_opens_and_says_what_it_is() {

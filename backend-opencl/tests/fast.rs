@@ -11,91 +11,19 @@
 //! reference is not finite, neither is the fast result. With `TERN_OPENCL_TESTS=1` a missing
 //! device fails the tests instead of skipping them.
 
-use std::sync::OnceLock;
+mod common;
 
+use common::{
+    assert_bits, device_matmul, f32_bytes, gpus, is_shape, proptest_config, quantized,
+    reference_matmul, view,
+};
 use proptest::prelude::*;
 use tern_backend_opencl::ops::{FAST_FORMATS, MATMUL_FORMATS};
-use tern_backend_opencl::{Batch, ClError, DeviceWeight, Gpu, Layout, Precision, View, enumerate};
+use tern_backend_opencl::{Batch, DeviceWeight, Gpu, Layout, Precision, View};
 use tern_core::DType;
-use tern_core::backend::reference;
 use tern_core::model::WeightView;
 use tern_core::numerics::activation::{ActivationFormat, q8_1_sum, round};
 use tern_core::testing::conformance::Rng;
-
-/// Every device, opened once per test binary so each program is built once per device; none
-/// (with a note) where OpenCL is absent and not required.
-fn gpus() -> &'static [Gpu] {
-    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
-    GPUS.get_or_init(|| {
-        let required =
-            std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
-        match enumerate(None) {
-            Ok(devices) => devices
-                .iter()
-                .map(|d| Gpu::open(None, d.index).unwrap())
-                .collect(),
-            Err(e) if required => panic!("TERN_OPENCL_TESTS is set but: {e}"),
-            Err(e) => {
-                eprintln!(
-                    "no OpenCL device ({e}): OpenCL tests skipped (TERN_OPENCL_TESTS=1 requires one)"
-                );
-                Vec::new()
-            }
-        }
-    })
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 32,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-fn quantized(dtype: DType, values: &[f32]) -> Vec<u8> {
-    let mut out = vec![0u8; dtype.bytes_for(values.len()).expect("whole blocks")];
-    tern_core::quant::quantize(dtype, values, &mut out).expect("quantize");
-    out
-}
-
-fn view<'a>(dtype: DType, rows: usize, cols: usize, data: &'a [u8]) -> WeightView<'a> {
-    WeightView {
-        name: "w",
-        dtype,
-        rows,
-        cols,
-        data,
-    }
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn read(gpu: &Gpu, v: View<'_>) -> Vec<f32> {
-    let mut bytes = vec![0u8; 4 * v.len];
-    gpu.read(v.buf, 4 * v.offset, &mut bytes).unwrap();
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// `w x` on the device, with `x`, the scratch and the output at offsets of one buffer.
-fn device_matmul(gpu: &Gpu, w: &DeviceWeight, x: &[f32], pad: usize) -> Vec<f32> {
-    let out_len = x.len() / w.cols * w.rows;
-    let mut all = vec![0f32; pad + 2 * x.len() + out_len + pad];
-    all[pad..pad + x.len()].copy_from_slice(x);
-    let buf = gpu.buffer_from(&f32_bytes(&all)).unwrap();
-    let xv = buf.view(pad, x.len()).unwrap();
-    let sv = buf.view(pad + x.len(), x.len()).unwrap();
-    let ov = buf.view(pad + 2 * x.len(), out_len).unwrap();
-    let mut batch = Batch::new();
-    gpu.matmul(&mut batch, w, xv, sv, ov).unwrap();
-    gpu.submit(&batch).unwrap();
-    read(gpu, ov)
-}
 
 /// A fast weight, checked to be in the planar layout.
 fn fast_weight(gpu: &Gpu, w: &WeightView<'_>) -> DeviceWeight {
@@ -195,11 +123,10 @@ fn fast_case(dtype: DType, rows: usize, blocks: usize, tokens: usize, pad: usize
     let data = quantized(dtype, &rng.weights(rows, cols));
     let w = view(dtype, rows, cols, &data);
     let x = rng.activations(tokens * cols);
-    let mut want = vec![0f32; tokens * rows];
-    reference::matmul(&w, &x, &mut want);
+    let want = reference_matmul(&w, &x);
     for gpu in gpus() {
         let dw = fast_weight(gpu, &w);
-        let got = device_matmul(gpu, &dw, &x, pad);
+        let (got, _) = device_matmul(gpu, &dw, &x, pad);
         let what = format!("fast matmul {dtype:?} {rows} x {cols}, {tokens} tokens");
         check_bound(&what, gpu, &w, &x, &got, &want);
     }
@@ -208,7 +135,7 @@ fn fast_case(dtype: DType, rows: usize, blocks: usize, tokens: usize, pad: usize
 macro_rules! fast_tests {
     ($($name:ident: $dtype:expr;)*) => {
         proptest! {
-            #![proptest_config(config())]
+            #![proptest_config(proptest_config(32))]
             $(
                 #[test]
                 fn $name(
@@ -306,7 +233,7 @@ fn picking_weights_give_back_the_reference_rounding() {
         for gpu in gpus() {
             let dw = fast_weight(gpu, &w);
             for n in [1, tokens] {
-                let got = device_matmul(gpu, &dw, &x[..n * cols], 2);
+                let (got, _) = device_matmul(gpu, &dw, &x[..n * cols], 2);
                 for t in 0..n {
                     for r in 0..rows {
                         let want = rounded[t * cols + pick(r)];
@@ -334,13 +261,12 @@ fn a_nan_activation_gives_nan_outputs_for_its_token_only() {
     for dtype in FAST_FORMATS {
         let data = quantized(dtype, &rng.weights(rows, cols));
         let w = view(dtype, rows, cols, &data);
-        let mut want = vec![0f32; tokens * rows];
-        reference::matmul(&w, &x, &mut want);
+        let want = reference_matmul(&w, &x);
         assert!(want[rows..2 * rows].iter().all(|v| v.is_nan()));
         for gpu in gpus() {
             let dw = fast_weight(gpu, &w);
             for n in [1, 2, 3] {
-                let got = device_matmul(gpu, &dw, &x[..n * cols], 0);
+                let (got, _) = device_matmul(gpu, &dw, &x[..n * cols], 0);
                 check_bound(
                     &format!("{dtype:?} with a NaN"),
                     gpu,
@@ -367,8 +293,7 @@ fn other_formats_asked_for_fast_stay_on_the_reference() {
         let data = quantized(dtype, &rng.weights(rows, cols));
         let w = view(dtype, rows, cols, &data);
         let x = rng.activations(tokens * cols);
-        let mut want = vec![0f32; tokens * rows];
-        reference::matmul(&w, &x, &mut want);
+        let want = reference_matmul(&w, &x);
         for gpu in gpus() {
             let dw = DeviceWeight::matrix_in(gpu, &w, Precision::Fast).unwrap();
             assert_eq!(
@@ -376,12 +301,8 @@ fn other_formats_asked_for_fast_stay_on_the_reference() {
                 (Layout::Interleaved, Precision::Reference),
                 "{dtype:?}"
             );
-            let got = device_matmul(gpu, &dw, &x, 1);
-            let same = got
-                .iter()
-                .zip(&want)
-                .all(|(g, w)| g.to_bits() == w.to_bits());
-            assert!(same, "{dtype:?} on {}", gpu.info().name);
+            let (got, _) = device_matmul(gpu, &dw, &x, 1);
+            assert_bits(&format!("{dtype:?}"), gpu, &got, &want);
         }
     }
 }
@@ -402,10 +323,6 @@ fn the_reference_precision_keeps_the_interleaved_layout() {
         }
     }
     assert_eq!(Precision::default(), Precision::Reference);
-}
-
-fn is_shape(r: Result<(), ClError>) -> bool {
-    matches!(r, Err(ClError::Shape { .. }))
 }
 
 #[test]

@@ -9,101 +9,18 @@
 //! codes, which the model then carries forward; the distance this leaves is a property of
 //! the model, measured here. With `TERN_OPENCL_TESTS=1` a missing device fails the test.
 
+mod common;
+
 use std::time::Instant;
 
+use common::{open_gpu, repo_file};
 use tern_backend_opencl::ops::FAST_FORMATS;
-use tern_backend_opencl::{DeviceModel, DeviceSession, Gpu, KvFormat, Layout, Precision};
-use tern_core::arena::Arena;
-use tern_core::backend::Sequential;
-use tern_core::backend::reference::Reference;
-use tern_core::exec::Runner;
+use tern_backend_opencl::{DeviceModel, DeviceSession, KvFormat, Layout, Precision};
 use tern_core::gguf::Gguf;
-use tern_core::kv::DenseKv;
-use tern_core::model::{Model, ModelConfig, WeightId};
+use tern_core::kv::KvType;
+use tern_core::model::{ModelConfig, WeightId};
 use tern_core::plan::{LogitRows, Plan};
-
-/// Device `TERN_OPENCL_DEVICE` (else 0), or `None` with a notice where there is none and
-/// `TERN_OPENCL_TESTS` is unset.
-fn open_gpu() -> Option<Gpu> {
-    let index = std::env::var("TERN_OPENCL_DEVICE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let required = std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
-    match Gpu::open(None, index) {
-        Ok(g) => Some(g),
-        Err(e) if required => panic!("TERN_OPENCL_TESTS is set but there is no device: {e}"),
-        Err(e) => {
-            eprintln!("skipping OpenCL test (set TERN_OPENCL_TESTS=1 to require a device): {e}");
-            None
-        }
-    }
-}
-
-fn repo_file(path: &str) -> Vec<u8> {
-    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
-    (num / den.max(1e-30)).sqrt()
-}
-
-fn argmax(row: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
-
-/// The reference backend's logits for `prompt` (one step) then `n_decode` greedy steps, and
-/// every token it fed.
-fn reference_run(
-    gguf: &Gguf<'_>,
-    config: ModelConfig,
-    prompt: &[u32],
-    n_decode: usize,
-    n_ctx: usize,
-) -> (Vec<Vec<f32>>, Vec<u32>) {
-    let model = Model::load(gguf, config, Vec::new(), |view, role| {
-        tern_core::backend::Backend::prepare(&Reference, view, role)
-    })
-    .unwrap();
-    let mut kv = DenseKv::<half::f16, _>::zeroed(config.n_layer, n_ctx, config.kv_width()).unwrap();
-    let mut runner = Runner {
-        backend: &Reference,
-        model: &model,
-        parallel: &Sequential,
-        embeddings: None,
-    };
-    let mut fed = prompt.to_vec();
-    let mut all = Vec::new();
-    let mut step = |tokens: &[u32], pos: usize| {
-        let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
-        let mut arena = vec![0u8; plan.arena_bytes() + Arena::ALIGN];
-        runner
-            .step(&plan, &mut kv, Arena::new(&mut arena), tokens, pos)
-            .unwrap()
-            .to_vec()
-    };
-    all.push(step(prompt, 0));
-    for _ in 0..n_decode {
-        let next = argmax(all.last().unwrap());
-        let pos = fed.len();
-        fed.push(next);
-        all.push(step(&[next], pos));
-    }
-    (all, fed)
-}
+use tern_core::testing::whole_model::{ReferenceRun, rel_l2};
 
 /// Runs `path` on the fast matmuls, teacher-forced on the reference's tokens, and checks
 /// that every step's logits stay within `limit` (row-relative L2) of the reference's.
@@ -116,27 +33,21 @@ fn compare_fast(path: &str, limit: f64) {
         .iter()
         .map(|t| t % config.n_vocab as u32)
         .collect();
-    let (n_ctx, n_decode) = (64, 24);
-    let (want, fed) = reference_run(&gguf, config, &prompt, n_decode, n_ctx);
+    let n_ctx = 64;
+    let run = ReferenceRun::new(&gguf, config, &prompt, 24, KvType::F16, n_ctx);
 
     let model = DeviceModel::load_in(gpu, &gguf, config, Precision::Fast).unwrap();
     let planar = planar_matrices(&model, config);
     assert!(planar > 0, "{path}: no matrix in the planar layout");
     let mut session = DeviceSession::new(&model, n_ctx, 16, KvFormat::F16).unwrap();
     let mut worst = 0f64;
-    for (i, want) in want.iter().enumerate() {
-        let (tokens, pos) = if i == 0 {
-            (&prompt[..], 0)
-        } else {
-            let pos = prompt.len() + i - 1;
-            (&fed[pos..pos + 1], pos)
-        };
-        let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
-        let got = session.step(&plan, tokens, pos).unwrap();
-        let d = rel_l2(got, want);
+    for step in run.steps() {
+        let got = session.step(&step.plan, step.tokens, step.pos).unwrap();
+        let d = rel_l2(got, step.want);
         assert!(
             d <= limit,
-            "{path}: step {i}: row relative L2 {d:e} from the reference, past {limit:e}"
+            "{path}: step {}: row relative L2 {d:e} from the reference, past {limit:e}",
+            step.index
         );
         worst = worst.max(d);
     }

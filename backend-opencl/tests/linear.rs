@@ -5,109 +5,23 @@
 //! the kernels sum in the reference's order with its roundings. With `TERN_OPENCL_TESTS=1`
 //! a missing device fails the tests instead of skipping them.
 
-use std::sync::OnceLock;
+mod common;
 
+use common::{
+    assert_bits, device_matmul, f32_bytes, gpus, is_shape, proptest_config, quantized, read,
+    reference_matmul, view,
+};
 use proptest::prelude::*;
 use tern_backend_opencl::ops::{EMBED_FORMATS, MATMUL_FORMATS, ROW_GROUP};
-use tern_backend_opencl::{Batch, ClError, DeviceWeight, Gpu, Layout, View, enumerate};
+use tern_backend_opencl::{Batch, ClError, DeviceWeight, Layout, View};
 use tern_core::DType;
 use tern_core::backend::reference;
-use tern_core::model::WeightView;
 use tern_core::numerics::activation::{ActivationFormat, round};
 use tern_core::testing::conformance::Rng;
 
-/// Every device, opened once per test binary so each program is built once per device; none
-/// (with a note) where OpenCL is absent and not required.
-fn gpus() -> &'static [Gpu] {
-    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
-    GPUS.get_or_init(|| {
-        let required =
-            std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
-        match enumerate(None) {
-            Ok(devices) => devices
-                .iter()
-                .map(|d| Gpu::open(None, d.index).unwrap())
-                .collect(),
-            Err(e) if required => panic!("TERN_OPENCL_TESTS is set but: {e}"),
-            Err(e) => {
-                eprintln!(
-                    "no OpenCL device ({e}): OpenCL tests skipped (TERN_OPENCL_TESTS=1 requires one)"
-                );
-                Vec::new()
-            }
-        }
-    })
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 24,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// `values` quantized to `dtype` by core.
-fn weight_bytes_of(dtype: DType, values: &[f32]) -> Vec<u8> {
-    let mut out = vec![0u8; dtype.bytes_for(values.len()).expect("whole blocks")];
-    tern_core::quant::quantize(dtype, values, &mut out).expect("quantize");
-    out
-}
-
 /// `rows x cols` random weights quantized to `dtype` by core.
 fn weight_bytes(rng: &mut Rng, dtype: DType, rows: usize, cols: usize) -> Vec<u8> {
-    weight_bytes_of(dtype, &rng.weights(rows, cols))
-}
-
-fn view<'a>(dtype: DType, rows: usize, cols: usize, data: &'a [u8]) -> WeightView<'a> {
-    WeightView {
-        name: "w",
-        dtype,
-        rows,
-        cols,
-        data,
-    }
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn read(gpu: &Gpu, v: View<'_>) -> Vec<f32> {
-    let mut bytes = vec![0u8; 4 * v.len];
-    gpu.read(v.buf, 4 * v.offset, &mut bytes).unwrap();
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn assert_bits(what: &str, gpu: &Gpu, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert_eq!(
-            g.to_bits(),
-            w.to_bits(),
-            "{what} on {}: element {i}: got {g}, reference {w}",
-            gpu.info().name
-        );
-    }
-}
-
-/// `w x` on the device, and the scratch the rounded `x` went to, with `x`, the scratch and
-/// the output at odd offsets of one buffer.
-fn device_matmul(gpu: &Gpu, w: &DeviceWeight, x: &[f32], pad: usize) -> (Vec<f32>, Vec<f32>) {
-    let out_len = x.len() / w.cols * w.rows;
-    let mut all = vec![0f32; pad + 2 * x.len() + out_len + pad];
-    all[pad..pad + x.len()].copy_from_slice(x);
-    let buf = gpu.buffer_from(&f32_bytes(&all)).unwrap();
-    let xv = buf.view(pad, x.len()).unwrap();
-    let sv = buf.view(pad + x.len(), x.len()).unwrap();
-    let ov = buf.view(pad + 2 * x.len(), out_len).unwrap();
-    let mut batch = Batch::new();
-    gpu.matmul(&mut batch, w, xv, sv, ov).unwrap();
-    gpu.submit(&batch).unwrap();
-    (read(gpu, ov), read(gpu, sv))
+    quantized(dtype, &rng.weights(rows, cols))
 }
 
 fn matmul_case(dtype: DType, rows: usize, blocks: usize, tokens: usize, pad: usize, seed: u64) {
@@ -116,8 +30,7 @@ fn matmul_case(dtype: DType, rows: usize, blocks: usize, tokens: usize, pad: usi
     let data = weight_bytes(&mut rng, dtype, rows, cols);
     let w = view(dtype, rows, cols, &data);
     let x = rng.activations(tokens * cols);
-    let mut want = vec![0f32; tokens * rows];
-    reference::matmul(&w, &x, &mut want);
+    let want = reference_matmul(&w, &x);
     // The scratch holds x as the reference rounds it, where the format rounds it apart.
     let format = ActivationFormat::for_weights(dtype);
     let rounded = matches!(format, ActivationFormat::F16 | ActivationFormat::Q8_0).then(|| {
@@ -145,7 +58,7 @@ fn matmul_case(dtype: DType, rows: usize, blocks: usize, tokens: usize, pad: usi
 macro_rules! matmul_tests {
     ($($name:ident: $dtype:expr, $max_blocks:expr;)*) => {
         proptest! {
-            #![proptest_config(config())]
+            #![proptest_config(proptest_config(24))]
             $(
                 #[test]
                 fn $name(
@@ -198,7 +111,7 @@ fn every_matmul_format_has_a_test() {
 fn a_zero_row_gives_plus_zero_in_every_format() {
     for dtype in MATMUL_FORMATS {
         let (rows, cols) = (3, dtype.block_len().max(32) * 2);
-        let data = weight_bytes_of(dtype, &vec![0.0; rows * cols]);
+        let data = quantized(dtype, &vec![0.0; rows * cols]);
         let w = view(dtype, rows, cols, &data);
         let x: Vec<f32> = (0..2 * cols)
             .map(|i| -1.0 - (i % 7) as f32 * 0.25)
@@ -220,7 +133,7 @@ fn matmul_over_a_thousand_row_groups_equals_the_reference() {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(24))]
 
     /// A matrix dequantized at upload keeps its file format's activation rounding: F32
     /// weights from Q8_0 and F16 files multiply activations rounded as Q8_0 and F16.
@@ -244,8 +157,7 @@ proptest! {
         let x = rng.activations(tokens * cols);
         let mut rounded = x.clone();
         round(format, &mut rounded);
-        let mut want = vec![0f32; tokens * rows];
-        reference::matmul(&w, &rounded, &mut want);
+        let want = reference_matmul(&w, &rounded);
         for gpu in gpus() {
             let dw = DeviceWeight::dequantized_matrix(gpu, &w, stored).unwrap();
             assert_eq!((dw.dtype, dw.stored), (DType::F32, stored));
@@ -289,10 +201,6 @@ proptest! {
             assert_bits(&format!("embed {dtype:?}"), gpu, &read(gpu, ov), &want);
         }
     }
-}
-
-fn is_shape(r: Result<(), ClError>) -> bool {
-    matches!(r, Err(ClError::Shape { .. }))
 }
 
 #[test]

@@ -9,46 +9,22 @@
 //! midpoint between two floats, which random data does not hit. With `TERN_OPENCL_TESTS=1` a
 //! missing device fails the tests instead of skipping them.
 
-use std::sync::OnceLock;
+mod common;
 
+use common::{f32_bytes, gpus, is_shape, kv_type, proptest_config};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestRunner};
 use tern_backend_opencl::ops::rope_table;
-use tern_backend_opencl::{
-    AttentionShape, Batch, Buffer, ClError, DeviceKv, Gpu, KvFormat, enumerate,
-};
+use tern_backend_opencl::{AttentionShape, Batch, Buffer, ClError, DeviceKv, Gpu, KvFormat};
 use tern_core::DType;
 use tern_core::backend::reference;
-use tern_core::kv::{DenseKv, KvCache, KvElement, KvRow};
-use tern_core::model::{ModelConfig, RopeStyle, WeightView};
+use tern_core::kv::{KvCache, KvRow};
+use tern_core::model::{ModelConfig, WeightView};
 use tern_core::region::{Region, copy_regions};
-use tern_core::testing::conformance::{Rng, model_config};
+use tern_core::testing::conformance::{Rng, model_config, rope_config};
+use tern_core::testing::dense_cache::{dense_cache, filled_cache};
 
 type CaseResult = Result<(), TestCaseError>;
-
-/// Every device, opened once per test binary so each program is built once per device; none
-/// (with a note) where OpenCL is absent and not required.
-fn gpus() -> &'static [Gpu] {
-    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
-    GPUS.get_or_init(|| {
-        let required =
-            std::env::var_os("TERN_OPENCL_TESTS").is_some_and(|v| !v.is_empty() && v != "0");
-        match enumerate(None) {
-            Ok(devices) => devices
-                .iter()
-                .map(|d| Gpu::open(None, d.index).expect("open the device"))
-                .collect(),
-            Err(e) if required => panic!("TERN_OPENCL_TESTS is set but: {e}"),
-            Err(e) => {
-                eprintln!(
-                    "no OpenCL device ({e}): OpenCL tests skipped (TERN_OPENCL_TESTS=1 \
-                     requires one)"
-                );
-                Vec::new()
-            }
-        }
-    })
-}
 
 /// Runs `case` on `cases` random inputs from `strategy` (no failure file: the seeds are in
 /// the inputs, printed on failure).
@@ -59,12 +35,9 @@ where
     if gpus().is_empty() {
         return;
     }
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    runner.run(&strategy, case).unwrap();
+    TestRunner::new(proptest_config(cases))
+        .run(&strategy, case)
+        .unwrap();
 }
 
 /// `n` values uniform in [-scale, scale).
@@ -112,10 +85,6 @@ fn read_f32(gpu: &Gpu, buffer: &Buffer, offset: usize, len: usize) -> Vec<f32> {
 fn run(gpu: &Gpu, batch: &Batch) {
     gpu.submit(batch).unwrap();
     gpu.finish().unwrap();
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 fn f32_row<'a>(name: &'a str, bytes: &'a [u8]) -> WeightView<'a> {
@@ -268,17 +237,7 @@ fn rope_matches_reference_in_both_pairings() {
         ),
         |((n_heads, half_head, rope_cut, tokens), (first, neox, long_theta, pad), seed)| {
             let mut rng = Rng::new(seed);
-            let mut c = config(n_heads, n_heads, 2 * half_head);
-            c.rope_dim = 2 * (half_head - rope_cut.min(half_head - 1));
-            c.rope_style = if neox {
-                RopeStyle::HalfSplit
-            } else {
-                RopeStyle::AdjacentPairs
-            };
-            if long_theta {
-                c.rope_theta = 1_000_000.0;
-                c.rope_freq_scale = 0.25;
-            }
+            let c = rope_config(n_heads, half_head, rope_cut, neox, long_theta);
             let x = uniform(&mut rng, tokens * n_heads * c.head_dim, 2.0);
             let mut want = x.clone();
             reference::rope(&mut want, n_heads, &c, first);
@@ -302,17 +261,6 @@ fn rope_matches_reference_in_both_pairings() {
     );
 }
 
-/// A zeroed reference cache storing elements as `_variant` holds them (`KvRow::F32` or
-/// `KvRow::F16`), so the test names core's element types only through core.
-fn dense<E: KvElement + Sync + 'static>(
-    _variant: fn(&'static [E]) -> KvRow<'static>,
-    n_layer: usize,
-    n_ctx: usize,
-    width: usize,
-) -> Box<dyn KvCache> {
-    Box::new(DenseKv::<E, Vec<E>>::zeroed(n_layer, n_ctx, width).unwrap())
-}
-
 /// A reference cache and a device cache holding the same random rows for every position of
 /// both layers, stored on the device from position 0 with one `kv_store` per layer.
 fn caches(
@@ -323,13 +271,10 @@ fn caches(
     width: usize,
 ) -> (Box<dyn KvCache>, DeviceKv) {
     let n_layer = 2;
-    let mut host = match format {
-        KvFormat::F32 => dense(KvRow::F32, n_layer, n_ctx, width),
-        KvFormat::F16 => dense(KvRow::F16, n_layer, n_ctx, width),
-    };
     let dev = DeviceKv::new(gpu, n_layer, n_ctx, width, format).unwrap();
     let k = uniform(rng, n_layer * n_ctx * width, 2.0);
     let v = uniform(rng, n_layer * n_ctx * width, 2.0);
+    let host = filled_cache(kv_type(format), n_layer, n_ctx, width, &k, &v);
     let kb = buffer_f32(gpu, &k);
     let vb = buffer_f32(gpu, &v);
     let zero = buffer_u32(gpu, &[0]);
@@ -339,11 +284,6 @@ fn caches(
         let vrows = vb.view(layer * n_ctx * width, n_ctx * width).unwrap();
         gpu.kv_store(&mut batch, &dev, layer, zero.all(), rows, vrows)
             .unwrap();
-        for pos in 0..n_ctx {
-            let at = (layer * n_ctx + pos) * width;
-            host.write(layer, pos, &k[at..at + width], &v[at..at + width])
-                .unwrap();
-        }
     }
     run(gpu, &batch);
     (host, dev)
@@ -571,10 +511,7 @@ fn one_batch_serves_every_step() {
     for format in [KvFormat::F32, KvFormat::F16] {
         for gpu in gpus() {
             let mut rng = Rng::new(11);
-            let mut host = match format {
-                KvFormat::F32 => dense(KvRow::F32, 1, n_ctx, c.kv_width()),
-                KvFormat::F16 => dense(KvRow::F16, 1, n_ctx, c.kv_width()),
-            };
+            let mut host = dense_cache(kv_type(format), 1, n_ctx, c.kv_width());
             let dev = DeviceKv::new(gpu, 1, n_ctx, c.kv_width(), format).unwrap();
             let (qn, kn) = (rows * c.q_width(), rows * c.kv_width());
             let (qb, kb, vb) = (
@@ -690,10 +627,6 @@ fn raster_matches_reference_copy() {
     });
 }
 
-fn is_shape(r: Result<(), ClError>) -> bool {
-    matches!(r, Err(ClError::Shape { .. }))
-}
-
 /// Shapes that do not fit are errors that add nothing to the batch.
 #[test]
 fn bad_shapes_are_errors() {
@@ -704,27 +637,10 @@ fn bad_shapes_are_errors() {
         let eps = 1e-5;
 
         // Norms: rows of the weight's width, an output as long as the input.
-        assert!(is_shape(gpu.rms_norm(
-            &mut b,
-            v(0, 10),
-            v(100, 3),
-            eps,
-            v(200, 10)
-        )));
-        assert!(is_shape(gpu.rms_norm(
-            &mut b,
-            v(0, 10),
-            v(100, 0),
-            eps,
-            v(200, 10)
-        )));
-        assert!(is_shape(gpu.rms_norm(
-            &mut b,
-            v(0, 10),
-            v(100, 5),
-            eps,
-            v(200, 9)
-        )));
+        let mut norm = |x, w, out| gpu.rms_norm(&mut b, x, w, eps, out);
+        assert!(is_shape(norm(v(0, 10), v(100, 3), v(200, 10))));
+        assert!(is_shape(norm(v(0, 10), v(100, 0), v(200, 10))));
+        assert!(is_shape(norm(v(0, 10), v(100, 5), v(200, 9))));
         assert!(is_shape(gpu.head_norm(&mut b, v(0, 10), v(100, 4), eps)));
 
         // RoPE: whole rows of heads, a table of the rows' pairs at an even word.
@@ -746,46 +662,13 @@ fn bad_shapes_are_errors() {
         let at = v(4000, 1);
         // Stores: whole rows, as many values as keys, one position word, a layer and no more
         // rows than the cache holds.
-        assert!(is_shape(gpu.kv_store(
-            &mut b,
-            &kv,
-            0,
-            at,
-            v(0, 7),
-            v(100, 7)
-        )));
-        assert!(is_shape(gpu.kv_store(
-            &mut b,
-            &kv,
-            0,
-            at,
-            v(0, 6),
-            v(100, 12)
-        )));
-        assert!(is_shape(gpu.kv_store(
-            &mut b,
-            &kv,
-            0,
-            v(4000, 2),
-            v(0, 6),
-            v(100, 6)
-        )));
-        assert!(is_shape(gpu.kv_store(
-            &mut b,
-            &kv,
-            2,
-            at,
-            v(0, 6),
-            v(100, 6)
-        )));
-        assert!(is_shape(gpu.kv_store(
-            &mut b,
-            &kv,
-            0,
-            at,
-            v(0, 30),
-            v(100, 30)
-        )));
+        let mut store =
+            |layer, at, keys, values| gpu.kv_store(&mut b, &kv, layer, at, keys, values);
+        assert!(is_shape(store(0, at, v(0, 7), v(100, 7))));
+        assert!(is_shape(store(0, at, v(0, 6), v(100, 12))));
+        assert!(is_shape(store(0, v(4000, 2), v(0, 6), v(100, 6))));
+        assert!(is_shape(store(2, at, v(0, 6), v(100, 6))));
+        assert!(is_shape(store(0, at, v(0, 30), v(100, 30))));
 
         // Attention: query heads in whole groups of KV heads as wide as the cache's rows, one
         // position word, an output as long as the query, `rows * n_head * n_ctx` scores.

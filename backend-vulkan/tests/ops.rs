@@ -13,7 +13,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use common::{Rng, Worst, gpu};
+use common::{Rng, Worst, gpu, kv_type};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tern_backend_vulkan::ops::EMBED_FORMATS;
@@ -22,9 +22,11 @@ use tern_backend_vulkan::{
 };
 use tern_core::DType;
 use tern_core::backend::reference::{self as reference, dequantize_row};
-use tern_core::kv::{DenseKv, KvCache, KvRow};
-use tern_core::model::{Arch, ModelConfig, RopeStyle, WeightView};
+use tern_core::kv::{KvCache, KvRow};
+use tern_core::model::{ModelConfig, WeightView};
 use tern_core::region::{Region, copy_regions};
+use tern_core::testing::conformance::{model_config, rope_config};
+use tern_core::testing::dense_cache::filled_cache;
 
 const CASES: u32 = 24;
 
@@ -393,25 +395,12 @@ fn add_bias_swiglu_add_match_reference() {
         .unwrap();
 }
 
+/// A configuration of `n_head` query heads over `n_head_kv` KV heads of `head_dim`, rotated
+/// over every whole pair.
 fn config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelConfig {
-    ModelConfig {
-        arch: Arch::Llama,
-        n_vocab: 32,
-        n_embd: n_head * head_dim,
-        n_layer: 2,
-        n_head,
-        n_head_kv,
-        head_dim,
-        n_ff: 8,
-        n_ctx_train: 4096,
-        rms_eps: 1e-5,
-        rope_theta: 10000.0,
-        rope_freq_scale: 1.0,
-        rope_dim: head_dim - head_dim % 2,
-        rope_style: RopeStyle::AdjacentPairs,
-        qkv_bias: false,
-        qk_norm: false,
-    }
+    let mut c = model_config(n_head, n_head_kv, head_dim);
+    c.rope_dim = head_dim - head_dim % 2;
+    c
 }
 
 #[test]
@@ -432,17 +421,7 @@ fn rope_matches_reference() {
             ),
             |(n_heads, half_head, rope_cut, tokens, first, neox, long_theta, seed)| {
                 let mut rng = Rng::new(seed);
-                let mut c = config(n_heads, n_heads, 2 * half_head);
-                c.rope_dim = 2 * (half_head - rope_cut.min(half_head - 1));
-                c.rope_style = if neox {
-                    RopeStyle::HalfSplit
-                } else {
-                    RopeStyle::AdjacentPairs
-                };
-                if long_theta {
-                    c.rope_theta = 1_000_000.0;
-                    c.rope_freq_scale = 0.25;
-                }
+                let c = rope_config(n_heads, half_head, rope_cut, neox, long_theta);
                 let x = rng.vec(tokens * n_heads * c.head_dim, 2.0);
                 let mut want = x.clone();
                 reference::rope(&mut want, n_heads, &c, first);
@@ -470,13 +449,10 @@ fn caches(
     width: usize,
 ) -> (Box<dyn KvCache>, DeviceKv) {
     let n_layer = 2;
-    let mut host: Box<dyn KvCache> = match format {
-        KvFormat::F32 => Box::new(DenseKv::<f32, _>::zeroed(n_layer, n_ctx, width).unwrap()),
-        KvFormat::F16 => Box::new(DenseKv::<half::f16, _>::zeroed(n_layer, n_ctx, width).unwrap()),
-    };
     let dev = DeviceKv::new(g, n_layer, n_ctx, width, format).unwrap();
     let k = rng.vec(n_layer * n_ctx * width, 2.0);
     let v = rng.vec(n_layer * n_ctx * width, 2.0);
+    let host = filled_cache(kv_type(format), n_layer, n_ctx, width, &k, &v);
     let kb = g.buffer_f32(&k).unwrap();
     let vb = g.buffer_f32(&v).unwrap();
     let zero = g.buffer_u32(&[0]).unwrap();
@@ -486,11 +462,6 @@ fn caches(
         let vrows = vb.view(layer * n_ctx * width, n_ctx * width).unwrap();
         g.kv_store(&mut batch, &dev, layer, zero.all(), rows, vrows)
             .unwrap();
-        for pos in 0..n_ctx {
-            let at = (layer * n_ctx + pos) * width;
-            host.write(layer, pos, &k[at..at + width], &v[at..at + width])
-                .unwrap();
-        }
     }
     g.run(&mut batch).unwrap();
     drop(batch);

@@ -14,108 +14,15 @@ mod common;
 const F16_TOLERANCE_STORIES: f32 = 0.03;
 const F16_TOLERANCE_FIXTURE: f32 = 0.06;
 
-use common::required;
-use tern_backend_vulkan::{DeviceModel, DeviceSession, Gpu, KvFormat, Precision};
-use tern_core::arena::Arena;
-use tern_core::backend::Sequential;
-use tern_core::backend::reference::Reference;
-use tern_core::exec::Runner;
+use common::{kv_type, open_gpu, repo_file};
+use tern_backend_vulkan::{DeviceModel, DeviceSession, KvFormat, Precision};
 use tern_core::gguf::Gguf;
-use tern_core::kv::{DenseKv, KvCache};
-use tern_core::model::{Model, ModelConfig};
+use tern_core::kv::KvType;
+use tern_core::model::ModelConfig;
 use tern_core::plan::{LogitRows, Plan};
-
-fn open_gpu() -> Option<Gpu> {
-    let index = std::env::var("TERN_VULKAN_DEVICE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    match Gpu::open(index) {
-        Ok(g) => Some(g),
-        Err(e) if required() => panic!("TERN_VULKAN_TESTS is set but there is no device: {e}"),
-        Err(e) => {
-            eprintln!("skipping Vulkan test (set TERN_VULKAN_TESTS=1 to require a device): {e}");
-            None
-        }
-    }
-}
-
-fn repo_file(path: &str) -> Vec<u8> {
-    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-fn rel_l2(a: &[f32], b: &[f32]) -> f32 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (num / den.max(1e-30)).sqrt() as f32
-}
-
-/// The reference backend's logits for a prompt (one step) then greedy decoding, and the
-/// tokens it fed.
-fn reference_run(
-    gguf: &Gguf<'_>,
-    config: ModelConfig,
-    prompt: &[u32],
-    n_decode: usize,
-    f16_kv: bool,
-    n_ctx: usize,
-) -> (Vec<Vec<f32>>, Vec<u32>) {
-    let model = Model::load(gguf, config, Vec::new(), |view, role| {
-        tern_core::backend::Backend::prepare(&Reference, view, role)
-    })
-    .unwrap();
-    let mut kv: Box<dyn KvCache> = if f16_kv {
-        Box::new(DenseKv::<half::f16, _>::zeroed(config.n_layer, n_ctx, config.kv_width()).unwrap())
-    } else {
-        Box::new(DenseKv::<f32, _>::zeroed(config.n_layer, n_ctx, config.kv_width()).unwrap())
-    };
-    let mut runner = Runner {
-        backend: &Reference,
-        model: &model,
-        parallel: &Sequential,
-        embeddings: None,
-    };
-    let mut fed = prompt.to_vec();
-    let mut all = Vec::new();
-    let mut step = |tokens: &[u32], pos: usize, kv: &mut dyn KvCache| {
-        let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
-        let mut arena = vec![0u8; plan.arena_bytes() + Arena::ALIGN];
-        runner
-            .step(&plan, kv, Arena::new(&mut arena), tokens, pos)
-            .unwrap()
-            .to_vec()
-    };
-    all.push(step(prompt, 0, kv.as_mut()));
-    for _ in 0..n_decode {
-        let next = argmax(all.last().unwrap());
-        let pos = fed.len();
-        fed.push(next);
-        all.push(step(&[next], pos, kv.as_mut()));
-    }
-    (all, fed)
-}
-
-/// The tokens and first position of step `i` of [`reference_run`]: the prompt, then one
-/// fed token at a time.
-fn step_input<'a>(prompt: &'a [u32], fed: &'a [u32], i: usize) -> (&'a [u32], usize) {
-    if i == 0 {
-        (prompt, 0)
-    } else {
-        let pos = prompt.len() + i - 1;
-        (&fed[pos..pos + 1], pos)
-    }
-}
-
-fn argmax(row: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
+use tern_core::testing::whole_model::{
+    ReferenceRun, assert_same_bits, check_bad_steps, fixture_paths, reference_step, rel_l2,
+};
 
 /// Feeds the reference's tokens on the device and compares every step's logits.
 fn compare(path: &str, prompt: &[u32], f16_kv: bool) {
@@ -123,27 +30,17 @@ fn compare(path: &str, prompt: &[u32], f16_kv: bool) {
     let bytes = repo_file(path);
     let gguf = Gguf::parse(&bytes).unwrap();
     let config = ModelConfig::from_gguf(&gguf).unwrap();
+    let format = if f16_kv { KvFormat::F16 } else { KvFormat::F32 };
     let n_ctx = 64;
-    let n_decode = 12;
-    let (want, fed) = reference_run(&gguf, config, prompt, n_decode, f16_kv, n_ctx);
+    let run = ReferenceRun::new(&gguf, config, prompt, 12, kv_type(format), n_ctx);
 
     let model = DeviceModel::load(gpu, &gguf, config).unwrap();
-    let format = if f16_kv { KvFormat::F16 } else { KvFormat::F32 };
     let mut session = DeviceSession::new(&model, n_ctx, 16, format).unwrap();
     let mut counts = None;
-    for (i, want) in want.iter().enumerate() {
-        let (tokens, pos) = step_input(prompt, &fed, i);
-        let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
-        let got = session.step(&plan, tokens, pos).unwrap();
-        if let Some(k) = (0..got.len()).find(|&k| got[k].to_bits() != want[k].to_bits()) {
-            panic!(
-                "{path} (f16 KV: {f16_kv}): step {i}, logit {k}: {} on the device, {} on \
-                 the reference (row relative L2 {:e})",
-                got[k],
-                want[k],
-                rel_l2(got, want)
-            );
-        }
+    for step in run.steps() {
+        let i = step.index;
+        let got = session.step(&step.plan, step.tokens, step.pos).unwrap();
+        assert_same_bits(&format!("{path} ({format:?} KV): step {i}"), got, step.want);
         let g = model.gpu();
         match counts {
             // After the prompt and the first decode step, every shape has been recorded.
@@ -169,17 +66,11 @@ fn stories260k_matches_the_reference_and_decode_replays() {
     compare("models/stories260K-q8_0.gguf", &[1, 403, 261, 263], true);
 }
 
-/// Every fixture file: each weight format (Q5_0 and Q8_0 among them in the K-quant mixes),
-/// both RoPE styles, biases, q/k norms, grouped heads.
+/// Every fixture file (see [`fixture_paths`]), then one with an f32 cache.
 #[test]
 fn every_fixture_matches_the_reference_bit_for_bit() {
-    for arch in ["llama", "qwen2", "qwen3"] {
-        for kind in [
-            "f32", "f16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k",
-        ] {
-            let path = format!("testdata/fixtures/{arch}/{arch}-{kind}.gguf");
-            compare(&path, &[1, 2, 3, 4, 5], true);
-        }
+    for path in fixture_paths() {
+        compare(&path, &[1, 2, 3, 4, 5], true);
     }
     compare(
         "testdata/fixtures/qwen2/qwen2-q4_k_m.gguf",
@@ -199,32 +90,14 @@ fn an_every_row_step_larger_than_the_batch_grows_the_buffers() {
     let tokens = [1, 2, 3, 4, 5, 6];
     let n_ctx = 32;
     let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::All).unwrap();
-    let reference = Model::load(&gguf, config, Vec::new(), |view, role| {
-        tern_core::backend::Backend::prepare(&Reference, view, role)
-    })
-    .unwrap();
-    let mut kv = DenseKv::<half::f16, _>::zeroed(config.n_layer, n_ctx, config.kv_width()).unwrap();
-    let mut arena = vec![0u8; plan.arena_bytes() + Arena::ALIGN];
-    let want = Runner {
-        backend: &Reference,
-        model: &reference,
-        parallel: &Sequential,
-        embeddings: None,
-    }
-    .step(&plan, &mut kv, Arena::new(&mut arena), &tokens, 0)
-    .unwrap()
-    .to_vec();
+    let want = reference_step(&gguf, config, &plan, &tokens, KvType::F16);
 
     let model = DeviceModel::load(gpu, &gguf, config).unwrap();
     let mut session = DeviceSession::new(&model, n_ctx, 2, KvFormat::F16).unwrap();
     let small = session.step_bytes();
     let got = session.step(&plan, &tokens, 0).unwrap();
     assert_eq!(got.len(), tokens.len() * config.n_vocab);
-    assert!(
-        got.iter()
-            .zip(&want)
-            .all(|(a, b)| a.to_bits() == b.to_bits())
-    );
+    assert_same_bits("every row", got, &want);
     assert!(session.step_bytes() > small);
 }
 
@@ -236,18 +109,9 @@ fn bad_steps_are_errors_not_device_faults() {
     let config = ModelConfig::from_gguf(&gguf).unwrap();
     let model = DeviceModel::load(gpu, &gguf, config).unwrap();
     let mut session = DeviceSession::new(&model, 8, 4, KvFormat::F32).unwrap();
-    let plan = Plan::new(&config, 2, 8, LogitRows::Last).unwrap();
-    let err = |r: Result<&mut [f32], tern_backend_vulkan::DeviceStepError>| {
-        r.map(|_| ()).unwrap_err().to_string()
-    };
-    assert!(
-        err(session.step(&plan, &[1], 0)).contains("2"),
-        "token count"
-    );
-    assert!(err(session.step(&plan, &[1, 999_999], 0)).contains("999999"));
-    assert!(err(session.step(&plan, &[1, 2], 7)).contains("context"));
-    // The session still works after refusing.
-    assert!(session.step(&plan, &[1, 2], 0).is_ok());
+    check_bad_steps(&config, 8, |plan, tokens, pos| {
+        session.step(plan, tokens, pos).map(|_| ())
+    });
 }
 
 /// Past about 90 positions some probabilities underflow ggml's `exp` into the subnormals
@@ -259,21 +123,12 @@ fn a_long_decode_stays_on_the_reference() {
     let gguf = Gguf::parse(&bytes).unwrap();
     let config = ModelConfig::from_gguf(&gguf).unwrap();
     let n_ctx = 128;
-    let (want, fed) = reference_run(&gguf, config, &[1], 120, false, n_ctx);
+    let run = ReferenceRun::new(&gguf, config, &[1], 120, KvType::F32, n_ctx);
     let model = DeviceModel::load(gpu, &gguf, config).unwrap();
     let mut session = DeviceSession::new(&model, n_ctx, 16, KvFormat::F32).unwrap();
-    for (pos, want) in want.iter().enumerate() {
-        let plan = Plan::new(&config, 1, n_ctx, LogitRows::Last).unwrap();
-        let got = session.step(&plan, &fed[pos..pos + 1], pos).unwrap();
-        let same = got
-            .iter()
-            .zip(want)
-            .all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(
-            same,
-            "position {pos}: {} on the device, {} on the reference",
-            got[0], want[0]
-        );
+    for step in run.steps() {
+        let got = session.step(&step.plan, step.tokens, step.pos).unwrap();
+        assert_same_bits(&format!("position {}", step.pos), got, step.want);
     }
 }
 
@@ -299,18 +154,16 @@ fn f16_matmuls_stay_near_the_reference() {
         let config = ModelConfig::from_gguf(&gguf).unwrap();
         let n_ctx = 64;
         let prompt = [1, 403, 261, 263];
-        let (want, fed) = reference_run(&gguf, config, &prompt, 12, true, n_ctx);
+        let run = ReferenceRun::new(&gguf, config, &prompt, 12, KvType::F16, n_ctx);
         let model = DeviceModel::load_in(gpu, &gguf, config, Precision::F16).unwrap();
         assert!(model.f16_matrices());
         let mut session = DeviceSession::new(&model, n_ctx, 16, KvFormat::F16).unwrap();
-        let mut worst = 0f32;
-        for (i, want) in want.iter().enumerate() {
-            let (tokens, pos) = step_input(&prompt, &fed, i);
-            let plan = Plan::new(&config, tokens.len(), n_ctx, LogitRows::Last).unwrap();
-            let got = session.step(&plan, tokens, pos).unwrap();
-            worst = worst.max(rel_l2(got, want));
+        let mut worst = 0f64;
+        for step in run.steps() {
+            let got = session.step(&step.plan, step.tokens, step.pos).unwrap();
+            worst = worst.max(rel_l2(got, step.want));
         }
         eprintln!("{path} with f16 matmuls vs the reference: max row relative L2 {worst:e}");
-        assert!(worst <= tolerance, "{path}: {worst}");
+        assert!(worst <= f64::from(tolerance), "{path}: {worst}");
     }
 }

@@ -1,35 +1,64 @@
-//! Test support: the shared device (or why the tests skip), random data, error measures.
+//! Test support of this crate's test binaries: the device (or why the tests skip), model
+//! files, random data, error measures.
 
 #![allow(dead_code)]
 
+use std::fmt::Display;
 use std::sync::OnceLock;
 
-use tern_backend_vulkan::{Gpu, VkError};
+use tern_backend_vulkan::{Gpu, KvFormat, VkError};
+use tern_core::kv::KvType;
 
 /// The device every test in a binary shares, or `None` when there is none and
 /// `TERN_VULKAN_TESTS` is unset (the caller returns early after a notice). With
 /// `TERN_VULKAN_TESTS=1` a missing device fails the test.
 pub fn gpu() -> Option<&'static Gpu> {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-    let gpu = GPU.get_or_init(|| {
-        let index = std::env::var("TERN_VULKAN_DEVICE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        Gpu::open(index).map_err(|e: VkError| e.to_string())
-    });
-    match gpu {
-        Ok(g) => Some(g),
-        Err(e) if required() => panic!("TERN_VULKAN_TESTS is set but there is no device: {e}"),
-        Err(e) => {
-            eprintln!("skipping Vulkan test (set TERN_VULKAN_TESTS=1 to require a device): {e}");
-            None
-        }
-    }
+    let gpu = GPU.get_or_init(|| Gpu::open(device_index()).map_err(|e: VkError| e.to_string()));
+    gpu.as_ref().map_err(no_device).ok()
 }
 
+/// A device of its own for a test that counts what it allocates and records, or `None` as
+/// for [`gpu`].
+pub fn open_gpu() -> Option<Gpu> {
+    Gpu::open(device_index()).map_err(no_device).ok()
+}
+
+/// The device the tests use: `TERN_VULKAN_DEVICE`, else 0.
+fn device_index() -> usize {
+    std::env::var("TERN_VULKAN_DEVICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a test does when there is no device: fails where one is required, else says why
+/// it skips.
+fn no_device(e: impl Display) {
+    if required() {
+        panic!("TERN_VULKAN_TESTS is set but there is no device: {e}");
+    }
+    eprintln!("skipping Vulkan test (set TERN_VULKAN_TESTS=1 to require a device): {e}");
+}
+
+/// Whether `TERN_VULKAN_TESTS` asks for a device: then a missing one fails the tests
+/// instead of skipping them, so CI cannot pass by testing nothing.
 pub fn required() -> bool {
     std::env::var_os("TERN_VULKAN_TESTS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The bytes of a file of this repository (models, fixtures), by its path from the root.
+pub fn repo_file(path: &str) -> Vec<u8> {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The element type of core's cache that holds what a device cache of `format` holds.
+pub fn kv_type(format: KvFormat) -> KvType {
+    match format {
+        KvFormat::F32 => KvType::F32,
+        KvFormat::F16 => KvType::F16,
+    }
 }
 
 /// A small deterministic generator, so failures reproduce from the proptest seed.

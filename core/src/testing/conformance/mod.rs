@@ -7,7 +7,8 @@
 //! [`cpu_conformance_tests!`](crate::cpu_conformance_tests), naming the kernel sets its CPU
 //! runs; what only one ISA has (detection, its own layouts) stays in that crate's tests. The
 //! fuzz target and core's driver tests use the pieces: [`Rng`], [`Uneven`],
-//! [`model_config`] and the `check` functions of each module.
+//! [`model_config`] and the `check` functions of each module; the device backends' kernel
+//! tests use [`Rng`], [`model_config`] and [`rope_config`].
 //!
 //! [`CpuKernels`]: crate::cpu::CpuKernels
 
@@ -25,7 +26,7 @@ pub mod tolerance;
 
 pub use budget::Budget;
 pub use driver::Uneven;
-pub use problems::{Matrix, Problem, act_layout, blocks_of, model_config};
+pub use problems::{Matrix, Problem, act_layout, blocks_of, model_config, rope_config};
 pub use rng::Rng;
 pub use suite::{Suite, runnable};
 pub use tolerance::{

@@ -214,3 +214,28 @@ pub fn model_config(n_head: usize, n_head_kv: usize, head_dim: usize) -> ModelCo
         qk_norm: false,
     }
 }
+
+/// A RoPE case of `n_head` heads of `2 * half_head`, rotating all but `rope_cut` of the
+/// pairs (at least one stays rotated), in llama's adjacent pairs or NeoX's halves, with
+/// llama's base or a long-context base and frequency scale: the choices a RoPE kernel must
+/// get right, drawn by a property test.
+pub fn rope_config(
+    n_head: usize,
+    half_head: usize,
+    rope_cut: usize,
+    neox: bool,
+    long_theta: bool,
+) -> ModelConfig {
+    let mut c = model_config(n_head, n_head, 2 * half_head);
+    c.rope_dim = 2 * (half_head - rope_cut.min(half_head - 1));
+    c.rope_style = if neox {
+        RopeStyle::HalfSplit
+    } else {
+        RopeStyle::AdjacentPairs
+    };
+    if long_theta {
+        c.rope_theta = 1_000_000.0;
+        c.rope_freq_scale = 0.25;
+    }
+    c
+}
