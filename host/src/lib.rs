@@ -1,7 +1,9 @@
 //! Tern's host crate: the engine API (load a GGUF model, make sessions, generate), the
-//! tokenizers, and the bundled default model. The `tern` binary is a thin CLI over it.
+//! tokenizers, chat templates, and the bundled default model. The `tern` binary is a thin CLI
+//! over it.
 
 pub mod bundled;
+pub mod chat;
 pub mod engine;
 pub mod error;
 pub mod memory;
@@ -9,6 +11,7 @@ pub mod perplexity;
 pub mod threads;
 pub mod tokenizer;
 
+pub use chat::{ChatTemplate, Message};
 pub use engine::{Engine, EngineOptions, GenerateOptions, Session};
 
 /// The README's code, compiled as doctests so the library example cannot rot.
