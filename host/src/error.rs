@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use tern_core::exec::{ExecError, StepError};
 
+use crate::chat::ChatTemplateError;
 use crate::tokenizer::TokenizerError;
 
 /// Why the engine could not load a model, start a session or run a step. The message of
@@ -83,6 +84,19 @@ pub enum EngineError {
         n_ctx: usize,
         /// Bytes of the vocabulary's longest token.
         max_token_bytes: usize,
+    },
+    /// A chat template that cannot be found, parsed or rendered for this conversation.
+    #[error("{0}")]
+    ChatTemplate(#[from] ChatTemplateError),
+    /// A chat needs a template, and the model carries none.
+    #[error(
+        "`{model}` has no chat template (`tokenizer.chat_template`); choose a built-in one \
+         ({}) or a Jinja file",
+        crate::chat::BUILTIN_NAMES.join(", ")
+    )]
+    NoChatTemplate {
+        /// The model's name in messages: its path, or the bundled model's name.
+        model: String,
     },
     /// The prompt encodes to no tokens at all.
     #[error(

@@ -1,4 +1,4 @@
-//! Tern's host crate: the engine API (load a GGUF model, make sessions, generate), the
+//! Tern's host crate: the engine API (load a GGUF model, make sessions, generate, chat), the
 //! tokenizers, chat templates, and the bundled default model. The `tern` binary is a thin CLI
 //! over it.
 
@@ -12,7 +12,7 @@ pub mod threads;
 pub mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
-pub use engine::{Engine, EngineOptions, GenerateOptions, Session};
+pub use engine::{ChatOptions, ChatReply, Engine, EngineOptions, GenerateOptions, Session};
 
 /// The README's code, compiled as doctests so the library example cannot rot.
 #[cfg(doctest)]

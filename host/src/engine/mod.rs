@@ -4,12 +4,14 @@
 mod backends;
 mod backing;
 mod buffers;
+mod chat;
 mod model_bytes;
 mod pack_cache;
 mod session;
 mod tiers;
 
 pub use backends::{DeviceList, list_devices};
+pub use chat::{ChatOptions, ChatReply};
 pub use model_bytes::ModelBytes;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
@@ -28,7 +30,9 @@ use tern_core::model::ModelConfig;
 pub use backends::HostKernels;
 use backends::LoadFailure;
 use backing::{Backing, Loaded, LoadedModel};
+use chat::ChatSetup;
 
+use crate::chat::ChatTemplate;
 use crate::error::EngineError;
 use crate::threads::{MAX_THREADS, ThreadPool, physical_cores};
 use crate::tokenizer::Tokenizer;
@@ -128,6 +132,8 @@ pub struct Engine {
     backend_note: Option<String>,
     embeddings: tiers::EmbeddingStore,
     tokenizer: Tokenizer,
+    /// The template chats render with, and the tokens its replies end at.
+    chat: ChatSetup,
     name: String,
     n_ctx: usize,
     options: EngineOptions,
@@ -179,6 +185,7 @@ impl Engine {
         let needs_cpu = check_options(&options)?;
         // What the load yields besides the borrowers, handed out of the closure.
         let mut tokenizer = None;
+        let mut chat = None;
         let mut cache_status = None;
         let mut backend_note = None;
         let mut n_ctx = 0;
@@ -199,6 +206,7 @@ impl Engine {
                     config.n_vocab
                 )));
             }
+            chat = Some(ChatSetup::new(ChatTemplate::from_gguf(&gguf, &name), &t));
             tokenizer = Some(t);
             n_ctx = context_size(&options, &config)?;
             let chosen =
@@ -250,6 +258,7 @@ impl Engine {
             backend_note,
             embeddings,
             tokenizer: tokenizer.expect("set by a successful load"),
+            chat: chat.expect("set by a successful load"),
             name,
             n_ctx,
             options,

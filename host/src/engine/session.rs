@@ -126,6 +126,11 @@ impl<'e> Session<'e> {
         })
     }
 
+    /// The engine this session runs on.
+    pub(super) fn engine(&self) -> &'e Engine {
+        self.engine
+    }
+
     /// Tokens in the KV cache.
     pub fn n_past(&self) -> usize {
         self.tokens.len()
@@ -170,9 +175,20 @@ impl<'e> Session<'e> {
         }
     }
 
+    /// The tokens in the KV cache, in order.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
     /// Forgets everything fed so far.
     pub fn reset(&mut self) {
         self.tokens.clear();
+    }
+
+    /// Forgets every token after the first `n_keep` (a step writes its positions' keys and
+    /// values over whatever the cache held there).
+    pub(super) fn rewind(&mut self, n_keep: usize) {
+        self.tokens.truncate(n_keep);
     }
 
     /// Feeds `tokens` after those already in the cache and returns the last one's logits.
@@ -355,6 +371,18 @@ impl Session<'_> {
         &mut self,
         prompt: &[u32],
         options: &GenerateOptions,
+        on_token: impl FnMut(u32) -> ControlFlow<()>,
+    ) -> Result<GenerationStats, EngineError> {
+        self.generate_until(prompt, options, |_| false, on_token)
+    }
+
+    /// [`generate_tokens`](Self::generate_tokens) that also ends at any token `ends_turn`
+    /// accepts (a chat template's end-of-turn marker), as at an end-of-generation token.
+    pub(super) fn generate_until(
+        &mut self,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        ends_turn: impl Fn(u32) -> bool,
         mut on_token: impl FnMut(u32) -> ControlFlow<()>,
     ) -> Result<GenerationStats, EngineError> {
         let n_ctx = self.engine.n_ctx();
@@ -382,7 +410,10 @@ impl Session<'_> {
                 break StopReason::MaxTokens;
             }
             generated.push(next);
-            if tokenizer.is_end_of_generation(next) || Some(next) == tokenizer.bos() {
+            if tokenizer.is_end_of_generation(next)
+                || Some(next) == tokenizer.bos()
+                || ends_turn(next)
+            {
                 break StopReason::EndOfGeneration;
             }
             if on_token(next).is_break() {

@@ -1,6 +1,8 @@
 //! Helpers shared by the whole-model tests: paths, a tiny .npy reader, and logit comparisons.
 #![allow(dead_code)]
 
+pub mod smollm2;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
