@@ -1,10 +1,12 @@
 //! Argument parsing and the subcommands.
 
 mod bench;
+mod compute;
 mod devices;
 mod inspect;
 mod perplexity;
 mod run;
+mod text_input;
 
 use std::process::ExitCode;
 
