@@ -4,6 +4,7 @@ mod bench;
 mod compute;
 mod devices;
 mod inspect;
+mod interrupt;
 mod perplexity;
 mod run;
 mod text_input;
@@ -37,6 +38,13 @@ enum Command {
     Devices(devices::DevicesArgs),
 }
 
+/// A command that has no exit status of its own to give: success, or its error.
+fn done<E: std::error::Error + 'static>(
+    result: Result<(), E>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    result.map(|()| ExitCode::SUCCESS).map_err(Into::into)
+}
+
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -67,15 +75,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+    let result: Result<ExitCode, Box<dyn std::error::Error>> = match cli.command {
         Command::Run(args) => run::run(args).map_err(Into::into),
-        Command::Inspect(args) => inspect::inspect(args).map_err(Into::into),
-        Command::Bench(args) => bench::bench(args).map_err(Into::into),
-        Command::Perplexity(args) => perplexity::perplexity(args).map_err(Into::into),
-        Command::Devices(args) => devices::devices(args).map_err(Into::into),
+        Command::Inspect(args) => done(inspect::inspect(args)),
+        Command::Bench(args) => done(bench::bench(args)),
+        Command::Perplexity(args) => done(perplexity::perplexity(args)),
+        Command::Devices(args) => done(devices::devices(args)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

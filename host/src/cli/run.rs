@@ -1,8 +1,10 @@
-//! `tern run`: generation with streamed output and a line of timings.
+//! `tern run`: generation with streamed output and a line of timings; Ctrl-C stops it
+//! early, timings still printed.
 
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -12,7 +14,8 @@ use tern::error::EngineError;
 use tern_core::sample::SamplerParams;
 
 use super::compute::ComputeArgs;
-use super::text_input::read_text;
+use super::interrupt;
+use super::text_input::{process_escapes, read_text};
 
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
@@ -23,11 +26,20 @@ pub struct RunArgs {
     /// Text to continue
     #[arg(short, long, default_value = "")]
     prompt: String,
-    /// Read the prompt from this file instead (must be UTF-8)
+    /// Read the prompt from this file instead (must be UTF-8; `-` reads standard input)
     #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "prompt")]
     file: Option<PathBuf>,
-    /// Most tokens to generate
-    #[arg(short = 'n', long = "n-predict", default_value_t = 128)]
+    /// Replace escapes in the prompt, as llama.cpp does: \n, \r, \t, \', \", \\ and \xHH
+    #[arg(short = 'e', long)]
+    escape: bool,
+    /// Leave escapes as written (the default; llama.cpp's way to turn -e off)
+    #[arg(long, overrides_with = "escape")]
+    no_escape: bool,
+    /// Print only the generated text, not the prompt before it
+    #[arg(long)]
+    no_display_prompt: bool,
+    /// Most tokens to generate (-1: until the end of text or a full context)
+    #[arg(short = 'n', long = "n-predict", default_value = "128", value_parser = parse_n_predict)]
     n_predict: usize,
     /// Sampling temperature; 0 picks the most likely token every time
     #[arg(long = "temp", default_value_t = 0.8)]
@@ -47,7 +59,7 @@ pub struct RunArgs {
     /// How many recent tokens the repeat penalty looks at
     #[arg(long, default_value_t = 64)]
     repeat_last_n: usize,
-    /// Random seed [default: from the clock]
+    /// Random seed [default: from the clock, printed on stderr when sampling]
     #[arg(short, long)]
     seed: Option<u64>,
     /// Context size in tokens [default: the model's, at most 4096]
@@ -61,10 +73,14 @@ pub struct RunArgs {
     compute: ComputeArgs,
 }
 
-pub fn run(args: RunArgs) -> Result<(), EngineError> {
+pub fn run(args: RunArgs) -> Result<ExitCode, EngineError> {
     let prompt = match &args.file {
         Some(path) => read_text(path, "prompt")?,
         None => args.prompt.clone(),
+    };
+    let prompt = match args.escape {
+        true => process_escapes(&prompt)?,
+        false => prompt,
     };
     let sampler = SamplerParams {
         temperature: args.temperature,
@@ -83,6 +99,7 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
         args.ctx_size,
         args.compute.batch_size,
     );
+    interrupt::install();
     let engine = load(args.model.as_deref(), options)?;
     let mut session = engine.session()?;
     if args.memory_report {
@@ -95,8 +112,11 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
     let mut out = std::io::stdout().lock();
     // The prompt is echoed with the first generated text, so that a prompt the model
     // refuses (too long for the context) is not printed before its error.
-    let mut echo = Some(prompt.as_bytes());
+    let mut echo = (!args.no_display_prompt).then_some(prompt.as_bytes());
     let stats = session.generate(&prompt, &generate, |text| {
+        if interrupt::requested() {
+            return ControlFlow::Break(());
+        }
         let echoed = echo.take().map_or(Ok(()), |p| out.write_all(p));
         // A closed pipe (e.g. `| head`) ends generation quietly.
         match echoed
@@ -111,20 +131,44 @@ pub fn run(args: RunArgs) -> Result<(), EngineError> {
         let _ = out.write_all(prompt);
     }
     let _ = writeln!(out);
+    if args.seed.is_none() && sampler.temperature > 0.0 {
+        // Greedy decoding ignores the seed; a sampled run can only be repeated with it.
+        eprintln!("seed {0} (--seed {0} repeats this run)", sampler.seed);
+    }
+    let interrupted = interrupt::requested();
+    let stop = match interrupted {
+        true => "Interrupted".to_string(),
+        false => format!("{:?}", stats.stop),
+    };
     eprintln!(
-        "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | backend {}, {} threads | stop: {:?}",
+        "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | backend {}, {} threads | stop: {stop}",
         stats.prompt_tokens,
         stats.prompt_tokens_per_second(),
         stats.generated.len(),
         stats.generated_tokens_per_second(),
         engine.backend_name(),
         engine.n_threads(),
-        stats.stop,
     );
     if args.memory_report {
         eprint!("memory at the end:\n{}", session.memory_report());
     }
-    Ok(())
+    Ok(match interrupted {
+        true => ExitCode::from(interrupt::EXIT_STATUS),
+        false => ExitCode::SUCCESS,
+    })
+}
+
+/// `-n N`: a count of tokens, or -1 for no limit but the end of text and the context.
+fn parse_n_predict(text: &str) -> Result<usize, String> {
+    match text {
+        "-1" => Ok(usize::MAX),
+        _ if text.starts_with('-') => {
+            Err("a count of tokens, or -1 for no limit but the context".into())
+        }
+        _ => text
+            .parse()
+            .map_err(|e: std::num::ParseIntError| e.to_string()),
+    }
 }
 
 /// Loads the model, with a spinner on a terminal when loading takes more than a moment.
