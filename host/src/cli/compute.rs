@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use tern::engine::{BackendKind, EngineOptions, KvType, Tier, default_pack_cache_dir};
-use tern::threads::MAX_THREADS;
+use tern::threads::{MAX_THREADS, physical_cores};
 
 /// How the engine computes: options `run`, `bench` and `perplexity` share.
 #[derive(Args, Debug)]
@@ -60,23 +60,39 @@ pub(super) struct ComputeArgs {
     /// Keep only the newest N positions of the KV cache in DRAM; older ones go to a spill
     /// file (see --kv-spill-dir) and are read back a layer ahead of attention [default: all
     /// in DRAM]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_kv_dram_tokens)]
     kv_dram_tokens: Option<usize>,
-    /// Directory of KV spill files, deleted as they are made (on unix) [default: the
-    /// packed-weight cache's default directory]
-    #[arg(long, value_name = "DIR", requires = "kv_dram_tokens")]
+    /// Directory of KV spill files, deleted as they are made (on unix); it must exist, or
+    /// its parent must (only the last component is created) [default: the packed-weight
+    /// cache's default directory]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "kv_dram_tokens",
+        value_parser = parse_spill_dir
+    )]
     kv_spill_dir: Option<PathBuf>,
 }
 
 impl ComputeArgs {
     /// Engine options for `model` (`None`: the bundled one) with a context of `n_ctx`
-    /// (`None`: the model's) fed `n_batch` tokens at a time.
+    /// (`None`: the model's) fed `n_batch` tokens at a time. More threads than physical
+    /// cores get a warning on stderr: they run, but usually slower than one per core.
     pub(super) fn options(
         &self,
         model: Option<&Path>,
         n_ctx: Option<usize>,
         n_batch: usize,
     ) -> EngineOptions {
+        if let Some(threads) = self.threads {
+            let cores = physical_cores();
+            if threads > cores {
+                eprintln!(
+                    "warning: {threads} threads on {cores} physical cores; threads that share \
+                     a core usually make each step slower"
+                );
+            }
+        }
         EngineOptions {
             n_ctx,
             n_batch,
@@ -95,9 +111,6 @@ impl ComputeArgs {
         }
     }
 
-    /// Where packed weights are cached: the directory given, none with `--no-pack-cache`,
-    /// else the default directory for model files large enough that repacking them takes
-    /// noticeable time (small ones repack faster than a cache file is checked).
     /// Where compiled GPU programs are kept: small, so always, unless caches are off.
     fn program_cache_dir(&self) -> Option<PathBuf> {
         match (self.no_pack_cache, &self.pack_cache) {
@@ -107,6 +120,9 @@ impl ComputeArgs {
         }
     }
 
+    /// Where packed weights are cached: the directory given, none with `--no-pack-cache`,
+    /// else the default directory for model files large enough that repacking them takes
+    /// noticeable time (small ones repack faster than a cache file is checked).
     fn pack_cache_dir(&self, model: Option<&Path>) -> Option<PathBuf> {
         const WORTH_CACHING: u64 = 64 << 20;
         if self.no_pack_cache {
@@ -192,4 +208,67 @@ pub(super) fn parse_threads(text: &str) -> Result<usize, String> {
         return Err(format!("at most {MAX_THREADS} threads"));
     }
     Ok(n)
+}
+
+/// `--kv-dram-tokens N`: 0 would promise that no position stays in DRAM, but the newest
+/// ones always do (the spill cache keeps at least a block of them).
+fn parse_kv_dram_tokens(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(0) => Err("at least 1: the newest positions always stay in DRAM".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a count of positions")),
+    }
+}
+
+/// `--kv-spill-dir DIR`: an existing directory, or a new one in an existing directory, so
+/// that a mistyped path does not grow a tree of directories.
+fn parse_spill_dir(text: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(text);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        return Err(format!("`{text}` is not a directory"));
+    }
+    let parent = match dir.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => return Err("not a directory path".into()),
+    };
+    match parent.is_dir() {
+        true => Ok(dir),
+        false => Err(format!(
+            "no directory `{}`: only the last component of the path is created",
+            parent.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_kv_dram_tokens, parse_spill_dir};
+
+    #[test]
+    fn a_spill_dir_needs_an_existing_parent() {
+        let tmp = std::env::temp_dir();
+        let tmp = tmp.to_str().unwrap();
+        assert!(parse_spill_dir(tmp).is_ok());
+        assert!(parse_spill_dir(&format!("{tmp}/tern-new-spill-dir")).is_ok());
+        assert!(parse_spill_dir("relative-new-dir").is_ok());
+        let err = parse_spill_dir(&format!("{tmp}/tern-no-such-parent/spill")).unwrap_err();
+        assert!(err.contains("tern-no-such-parent`"), "{err}");
+        let err = parse_spill_dir("/etc/passwd").unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn kv_dram_tokens_must_keep_a_position() {
+        assert_eq!(parse_kv_dram_tokens("4"), Ok(4));
+        assert!(
+            parse_kv_dram_tokens("0")
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert!(parse_kv_dram_tokens("-1").unwrap_err().contains("`-1`"));
+    }
 }
