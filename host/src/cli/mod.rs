@@ -8,6 +8,7 @@ mod interrupt;
 mod perplexity;
 mod run;
 mod text_input;
+mod tokenize;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     /// Perplexity of a text by llama.cpp's llama-perplexity protocol, and KL divergence
     /// against a base run's log-probabilities.
     Perplexity(perplexity::PerplexityArgs),
+    /// Print a text's tokens, as llama.cpp's llama-tokenize does.
+    Tokenize(tokenize::TokenizeArgs),
     /// List the Vulkan and OpenCL devices, numbered for `--backend API --device N`, with
     /// the features they offer.
     Devices(devices::DevicesArgs),
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => done(inspect::inspect(args)),
         Command::Bench(args) => done(bench::bench(args)),
         Command::Perplexity(args) => done(perplexity::perplexity(args)),
+        Command::Tokenize(args) => done(tokenize::tokenize(args)),
         Command::Devices(args) => done(devices::devices(args)),
     };
     match result {
