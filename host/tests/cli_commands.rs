@@ -1,4 +1,5 @@
-//! The `tern` commands besides `run`: `tokenize` as llama-tokenize.
+//! The `tern` commands besides `run`: `tokenize` as llama-tokenize, `devices` with the CPU
+//! first.
 
 mod common;
 
@@ -121,4 +122,24 @@ fn tokenize_options_match_llama_tokenize() {
         &["tokenize", "-m", "/no/such.gguf", "-p", "a"],
         "cannot open model `/no/such.gguf`",
     );
+}
+
+#[test]
+fn devices_lists_the_cpu_first() {
+    let listing = ok(&["devices"]);
+    let first = listing.lines().next().unwrap();
+    let cpu = tern::engine::cpu_device();
+    assert_eq!(
+        first,
+        format!(
+            "CPU (--backend cpu): {}, {} physical cores",
+            cpu.kernels, cpu.physical_cores
+        )
+        .replace(" 1 physical cores", " 1 physical core")
+    );
+    assert_eq!(cpu.physical_cores, tern::threads::physical_cores());
+    // The kernels the CPU backend runs with, as `run` names them in its timings.
+    let run = tern(&["run", "-p", "Once", "-n", "1", "--temp", "0"]);
+    let cpu_backend = format!("backend cpu ({})", cpu.kernels);
+    assert!(stderr(&run).contains(&cpu_backend), "{}", stderr(&run));
 }
