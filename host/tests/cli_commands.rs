@@ -1,5 +1,5 @@
 //! The `tern` commands besides `run`: `tokenize` as llama-tokenize, `devices` with the CPU
-//! first.
+//! first, `inspect` with `-m` as well as a path.
 
 mod common;
 
@@ -142,4 +142,18 @@ fn devices_lists_the_cpu_first() {
     let run = tern(&["run", "-p", "Once", "-n", "1", "--temp", "0"]);
     let cpu_backend = format!("backend cpu ({})", cpu.kernels);
     assert!(stderr(&run).contains(&cpu_backend), "{}", stderr(&run));
+}
+
+#[test]
+fn inspect_takes_the_model_as_a_path_or_with_m() {
+    let model = repo("models/stories260K-f32.gguf");
+    let model = model.to_str().unwrap();
+    let by_path = ok(&["inspect", model]);
+    assert!(
+        by_path.starts_with(&format!("model:         {model}\n")),
+        "{by_path}"
+    );
+    assert_eq!(ok(&["inspect", "-m", model]), by_path);
+    assert_eq!(ok(&["inspect", "--model", model]), by_path);
+    assert_fails_with(&["inspect", "-m", model, model], "cannot be used with");
 }
