@@ -5,6 +5,7 @@ mod compute;
 mod devices;
 mod inspect;
 mod interrupt;
+mod llama_flags;
 mod perplexity;
 mod run;
 mod text_input;
@@ -12,7 +13,7 @@ mod tokenize;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Tern runs large language models from GGUF files on the CPUs and GPUs of phones, boards
 /// and PCs.
@@ -49,7 +50,19 @@ fn done<E: std::error::Error + 'static>(
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut command = Cli::command();
+    command.build();
+    let translated = match llama_flags::translate(std::env::args_os().collect(), &command) {
+        Ok(translated) => translated,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    for note in &translated.notes {
+        eprintln!("note: {note}");
+    }
+    let cli = match Cli::try_parse_from(translated.args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -63,17 +76,21 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             // One line that names the problem (clap lists missing arguments on the lines
-            // after the first, up to a blank line); `--help` has the rest.
+            // after the first, up to a blank line) and clap's tips (the flag or command
+            // meant, for a misspelled one); `--help` has the rest.
             let text = e.render().to_string();
             let problem: Vec<&str> = text
                 .lines()
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            let problem = match problem.join(" ") {
+            let mut problem = match problem.join(" ") {
                 p if p.is_empty() => "invalid arguments".to_string(),
                 p => p,
             };
+            for tip in text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")) {
+                problem = format!("{problem}; {tip}");
+            }
             eprintln!("{problem} (see `tern --help`)");
             return ExitCode::from(2);
         }
