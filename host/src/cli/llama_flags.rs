@@ -185,6 +185,41 @@ const FLAGS: &[LlamaFlag] = &[
         meaning: Meaning::Refused("Tern reads a local GGUF file (-m FILE); download it first"),
     },
     LlamaFlag {
+        names: &["-bf", "--binary-file"],
+        what: "binary prompt file",
+        takes: Takes::Value,
+        meaning: Meaning::Refused("Tern's prompts are UTF-8 text (-f FILE)"),
+    },
+    LlamaFlag {
+        names: &["-co", "--color"],
+        what: "colored output",
+        takes: Takes::Nothing,
+        meaning: Meaning::Dropped("Tern prints plain text"),
+    },
+    LlamaFlag {
+        names: &["--log-disable"],
+        what: "quiet logs",
+        takes: Takes::Nothing,
+        meaning: Meaning::Dropped("Tern keeps no log: stderr holds errors, notes and timings"),
+    },
+    LlamaFlag {
+        names: &["-mmp"],
+        what: "llama-bench memory mapping",
+        takes: Takes::Value,
+        meaning: Meaning::Dropped(
+            "Tern always maps the model file; the cpu backend copies the weights it repacks \
+             into memory",
+        ),
+    },
+    LlamaFlag {
+        names: &["-pg"],
+        what: "llama-bench prompt and generation test",
+        takes: Takes::Value,
+        meaning: Meaning::Refused(
+            "`tern bench` times prompts (-p N) and generation (-n N) as separate tests",
+        ),
+    },
+    LlamaFlag {
         names: &["-o", "--output"],
         what: "llama-bench output format",
         takes: Takes::Value,
@@ -460,6 +495,37 @@ mod tests {
                 .unwrap_err()
                 .contains("needs a value")
         );
+    }
+
+    #[test]
+    fn every_spelling_of_every_flag_gets_its_answer() {
+        use super::{Meaning, Takes};
+        for flag in FLAGS {
+            for name in flag.names {
+                let line = match flag.takes {
+                    Takes::Value => format!("tern bench {name} 1 -p 8"),
+                    Takes::Nothing | Takes::Switch => format!("tern bench {name} -p 8"),
+                };
+                let result = run(&line);
+                match flag.meaning {
+                    Meaning::Refused(_) => {
+                        let err = result.unwrap_err();
+                        assert!(err.starts_with(&format!("{name} ")), "{line}: {err}");
+                        assert!(err.contains("has no Tern equivalent"), "{line}: {err}");
+                    }
+                    Meaning::Dropped(_) => {
+                        let translated = result.unwrap();
+                        assert_eq!(translated.args, words("tern bench -p 8"), "{line}");
+                        assert_eq!(translated.notes.len(), 1, "{line}");
+                        assert!(translated.notes[0].contains("is ignored"), "{line}");
+                    }
+                    // Their values are checked below.
+                    Meaning::KvType(_) | Meaning::BenchOutput => {
+                        assert!(result.is_err(), "{line}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
