@@ -37,8 +37,8 @@ enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Print a text's tokens, as llama.cpp's llama-tokenize does.
     Tokenize(tokenize::TokenizeArgs),
-    /// List the Vulkan and OpenCL devices, numbered for `--backend API --device N`, with
-    /// the features they offer.
+    /// List the CPU backend's kernels and cores, then the Vulkan and OpenCL devices,
+    /// numbered for `--backend API --device N`, with the features they offer.
     Devices(devices::DevicesArgs),
 }
 
