@@ -342,6 +342,100 @@ fn prompt_files_that_cannot_be_used_are_named() {
 }
 
 #[test]
+fn kv_tier_options_that_mean_nothing_or_a_typo_are_refused() {
+    assert_fails_with(
+        &["run", "--kv-dram-tokens", "0", "-n", "1"],
+        "at least 1: the newest positions always stay in DRAM",
+    );
+    // A mistyped spill directory is not created with all its missing parents.
+    let typo = std::env::temp_dir().join(format!("tern-typo-{}", std::process::id()));
+    let deep = typo.join("spill");
+    let deep = deep.to_str().unwrap();
+    for args in [
+        &[
+            "run",
+            "--kv-dram-tokens",
+            "4",
+            "--kv-spill-dir",
+            deep,
+            "-n",
+            "1",
+        ][..],
+        &[
+            "bench",
+            "--kv-dram-tokens",
+            "4",
+            "--kv-spill-dir",
+            deep,
+            "-p",
+            "1",
+            "-n",
+            "0",
+        ],
+    ] {
+        let out = assert_fails_with(args, "only the last component of the path is created");
+        assert!(
+            stderr(&out).contains(typo.to_str().unwrap()),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!typo.exists(), "{} was created", typo.display());
+    }
+    assert_fails_with(
+        &[
+            "run",
+            "--kv-dram-tokens",
+            "4",
+            "--kv-spill-dir",
+            "/etc/passwd",
+        ],
+        "`/etc/passwd` is not a directory",
+    );
+    // Only the last component is new: the run makes it.
+    let fresh = TempPath::new("spill-dir");
+    let model = repo("models/stories260K-q8_0.gguf");
+    let out = tern(&[
+        "run",
+        "-m",
+        model.to_str().unwrap(),
+        "-p",
+        "Once",
+        "-n",
+        "20",
+        "--kv-dram-tokens",
+        "4",
+        "--kv-spill-dir",
+        fresh.str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(fresh.0.is_dir());
+    let _ = std::fs::remove_dir(&fresh.0);
+}
+
+#[test]
+fn more_threads_than_cores_warn_but_run() {
+    let cores = tern::threads::physical_cores();
+    let threads = (cores + 1).to_string();
+    let out = tern(&["run", "-p", "Once", "-n", "2", "-t", &threads]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "warning: {threads} threads on {cores} physical cores; threads that share a core \
+             usually make each step slower"
+        )]
+    );
+    assert!(stderr(&out).contains(&format!("{threads} threads |")));
+    let out = tern(&["run", "-p", "Once", "-n", "2", "-t", &cores.to_string()]);
+    assert!(!stderr(&out).contains("warning:"), "{}", stderr(&out));
+}
+
+#[test]
 fn prompts_longer_than_the_context_are_refused_unechoed() {
     let prompt = "Once upon a time ".repeat(5);
     let out = assert_fails_with(

@@ -117,3 +117,192 @@ fn a_prompt_file_that_is_not_utf8_is_rejected() {
     assert_fails_with(&["run", "-f", path.to_str().unwrap()], "not UTF-8");
     let _ = std::fs::remove_file(path);
 }
+
+/// Runs `tern` with `args` and `input` on its standard input.
+fn tern_with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .env(
+            "XDG_CACHE_HOME",
+            std::env::temp_dir().join("tern-test-cache"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tern");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The line of timings a run prints last on stderr.
+fn timings(out: &std::process::Output) -> String {
+    let err = stderr(out);
+    let line = err.lines().rev().find(|l| l.contains("tok/s"));
+    line.unwrap_or_else(|| panic!("no timings: {err}"))
+        .to_string()
+}
+
+#[test]
+fn n_predict_minus_one_runs_to_the_end_of_text_or_of_the_context() {
+    // The bundled model ends its story with BOS well before its context of 512.
+    let out = tern(&["run", "-n", "-1", "--temp", "0", "-p", "Once upon a time"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        timings(&out).ends_with("stop: EndOfGeneration"),
+        "{}",
+        timings(&out)
+    );
+    let generated: usize = timings(&out)
+        .split("generated: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(generated > 128, "stopped at the default -n: {generated}");
+    let out = tern(&["run", "-n", "-1", "-c", "40", "--temp", "0", "-p", "Once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        timings(&out).contains("generated: 39 tokens"),
+        "{}",
+        timings(&out)
+    );
+    assert!(
+        timings(&out).ends_with("stop: ContextFull"),
+        "{}",
+        timings(&out)
+    );
+    // -1 is the only negative count.
+    assert_fails_with(&["run", "-n", "-2"], "or -1 for no limit");
+}
+
+#[test]
+fn escapes_are_replaced_with_e_and_kept_without() {
+    let args = ["run", "-n", "1", "--temp", "0", "-p", r"One\nTwo\t\x41\\"];
+    let out = tern(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(r"One\nTwo\t\x41\\"),
+        "{}",
+        stdout(&out)
+    );
+    let out = tern(&[&args[..], &["-e"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("One\nTwo\tA\\"),
+        "{}",
+        stdout(&out)
+    );
+    // --no-escape (llama.cpp's) turns -e off again.
+    let out = tern(&[&args[..], &["-e", "--no-escape"]].concat());
+    assert!(stdout(&out).starts_with(r"One\nTwo"), "{}", stdout(&out));
+    // Escapes apply to a prompt file too, and must leave UTF-8.
+    let path = temp_file("escapes.txt", br"Once\nupon");
+    let out = tern(&["run", "-e", "-f", path.to_str().unwrap(), "-n", "1"]);
+    assert!(stdout(&out).starts_with("Once\nupon"), "{}", stdout(&out));
+    let _ = std::fs::remove_file(path);
+    assert_fails_with(&["run", "-e", "-p", r"\xff"], "not UTF-8");
+}
+
+#[test]
+fn dash_reads_the_prompt_from_standard_input() {
+    let greedy = ["run", "-n", "12", "--temp", "0"];
+    let piped = tern_with_stdin(&[&greedy[..], &["-f", "-"]].concat(), b"Once upon a time");
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let given = tern(&[&greedy[..], &["-p", "Once upon a time"]].concat());
+    assert_eq!(stdout(&piped), stdout(&given));
+    let out = tern_with_stdin(&["run", "-f", "-", "-n", "1"], b"\xff\xfe");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("prompt on standard input is not UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_prompt_is_echoed_unless_told_not_to() {
+    let args = ["run", "-p", "Once upon a time", "-n", "12", "--temp", "0"];
+    let echoed = stdout(&tern(&args));
+    let out = tern(&[&args[..], &["--no-display-prompt"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let continuation = stdout(&out);
+    assert!(
+        continuation.starts_with(", there was a little girl named Lily."),
+        "{continuation:?}"
+    );
+    assert_eq!(echoed, format!("Once upon a time{continuation}"));
+}
+
+#[test]
+fn the_clock_seed_is_printed_and_repeats_the_run() {
+    let args = ["run", "-p", "Once upon a time", "-n", "24", "-t", "1"];
+    let first = tern(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let err = stderr(&first);
+    let seed = err
+        .split("--seed ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("no seed: {err}"));
+    let again = tern(&[&args[..], &["--seed", seed]].concat());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), stdout(&first));
+    assert!(!stderr(&again).contains("--seed"), "{}", stderr(&again));
+    // Greedy decoding ignores the seed, so none is printed.
+    let greedy = tern(&[&args[..], &["--temp", "0"]].concat());
+    assert!(!stderr(&greedy).contains("--seed"), "{}", stderr(&greedy));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_generation_prints_the_timings_and_exits_130() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    // A model whose greedy text never ends (one layer, a context of 4096 by default, heads
+    // of 1024 that make each step slower as the context fills), so only Ctrl-C stops it.
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds/gguf/ok-llama-q4_0-heads-1024-context-2pow24.gguf");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args([
+            "run",
+            "-m",
+            model.to_str().unwrap(),
+            "-n",
+            "-1",
+            "--temp",
+            "0",
+        ])
+        .args(["-p", "the", "--no-pack-cache"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tern");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 256];
+    while seen.len() < 64 {
+        let n = stdout.read(&mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "output ended early: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: `kill` with a child's pid and a valid signal number has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let _ = stdout.read_to_end(&mut seen);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let line = timings(&out);
+    assert!(line.ends_with("stop: Interrupted"), "{line}");
+    assert!(line.contains("generated: "), "{line}");
+}

@@ -61,17 +61,12 @@ fn without_a_driver_auto_runs_on_the_cpu_and_says_why() {
 
 #[test]
 fn without_a_driver_devices_says_so() {
-    // Where another API has a device (OpenCL), the listing says why Vulkan has none;
-    // where none has, the command fails with every reason.
+    // The CPU is always there to list, and the listing says why Vulkan has no device.
     let out = tern_without_driver(&["devices"]);
-    let said = match out.status.success() {
-        true => String::from_utf8_lossy(&out.stdout).into_owned(),
-        false => stderr(&out),
-    };
-    assert!(
-        said.contains("Vulkan: none") || !out.status.success(),
-        "{said}"
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.starts_with("CPU (--backend cpu): "), "{said}");
+    assert!(said.contains("Vulkan: none"), "{said}");
     assert!(said.contains("no Vulkan device"), "{said}");
 }
 
@@ -124,8 +119,11 @@ fn vulkan_generates_what_the_cpu_does_and_lists_its_device() {
     }
     let devices = tern(&["devices"]);
     let listing = String::from_utf8_lossy(&devices.stdout).into_owned();
+    // The CPU first, then Vulkan, the first API `--backend auto` tries.
+    let after_cpu = listing.split_once('\n').map_or("", |(_, rest)| rest);
+    assert!(listing.starts_with("CPU (--backend cpu): "), "{listing}");
     assert!(
-        listing.starts_with("Vulkan (--backend vulkan --device N):\n  0: "),
+        after_cpu.starts_with("Vulkan (--backend vulkan --device N):\n  0: "),
         "{listing}"
     );
     let vk = tern(&run_args(&[

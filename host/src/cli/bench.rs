@@ -12,7 +12,8 @@ use tern::memory::MemoryReport;
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
-use super::run::{ComputeArgs, say_load_status};
+use super::compute::ComputeArgs;
+use super::run::say_load_status;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

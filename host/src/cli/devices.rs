@@ -1,5 +1,5 @@
-//! `tern devices`: the GPU devices this machine offers, per API, numbered for
-//! `--backend API --device N`.
+//! `tern devices`: the CPU backend and the GPU devices this machine offers, per API,
+//! numbered for `--backend API --device N`.
 
 use std::path::PathBuf;
 
@@ -14,18 +14,11 @@ pub struct DevicesArgs {
     opencl_lib: Option<PathBuf>,
 }
 
-/// Prints each API's devices, and why an API has none; fails only when no API has one.
+/// Prints the CPU backend's kernels and cores, then each GPU API's devices or why it has
+/// none. The CPU always computes, so the listing never fails.
 pub fn devices(args: DevicesArgs) -> Result<(), EngineError> {
-    let lists = tern::engine::list_devices(args.opencl_lib.as_deref());
-    if lists.iter().all(|l| l.devices.is_err()) {
-        let why: Vec<_> = lists
-            .into_iter()
-            .filter_map(|l| l.devices.err())
-            .map(|e| e.to_string())
-            .collect();
-        return Err(EngineError::Option(why.join("; ")));
-    }
-    for list in lists {
+    println!("CPU (--backend cpu): {}", tern::engine::cpu_device());
+    for list in tern::engine::list_devices(args.opencl_lib.as_deref()) {
         match list.devices {
             Ok(devices) => {
                 let flag = list.backend.to_lowercase();

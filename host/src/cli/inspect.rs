@@ -12,6 +12,9 @@ use tern_core::gguf::Value;
 pub struct InspectArgs {
     /// GGUF model file [default: the bundled model]
     #[arg(value_name = "MODEL.gguf")]
+    path: Option<PathBuf>,
+    /// The model file as the other commands take it (the same as the path alone)
+    #[arg(short, long, value_name = "MODEL.gguf", conflicts_with = "path")]
     model: Option<PathBuf>,
     /// Also print every metadata key and value
     #[arg(long)]
@@ -26,7 +29,8 @@ pub fn inspect(args: InspectArgs) -> Result<(), EngineError> {
         threads: 1,
         ..EngineOptions::default()
     };
-    let engine = super::run::load(args.model.as_deref(), options)?;
+    let model = args.model.or(args.path);
+    let engine = super::run::load(model.as_deref(), options)?;
     print!("{}", report(&engine, args.metadata));
     Ok(())
 }

@@ -1,14 +1,19 @@
 //! Argument parsing and the subcommands.
 
 mod bench;
+mod compute;
 mod devices;
 mod inspect;
+mod interrupt;
+mod llama_flags;
 mod perplexity;
 mod run;
+mod text_input;
+mod tokenize;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Tern runs large language models from GGUF files on the CPUs and GPUs of phones, boards
 /// and PCs.
@@ -30,13 +35,34 @@ enum Command {
     /// Perplexity of a text by llama.cpp's llama-perplexity protocol, and KL divergence
     /// against a base run's log-probabilities.
     Perplexity(perplexity::PerplexityArgs),
-    /// List the Vulkan and OpenCL devices, numbered for `--backend API --device N`, with
-    /// the features they offer.
+    /// Print a text's tokens, as llama.cpp's llama-tokenize does.
+    Tokenize(tokenize::TokenizeArgs),
+    /// List the CPU backend's kernels and cores, then the Vulkan and OpenCL devices,
+    /// numbered for `--backend API --device N`, with the features they offer.
     Devices(devices::DevicesArgs),
 }
 
+/// A command that has no exit status of its own to give: success, or its error.
+fn done<E: std::error::Error + 'static>(
+    result: Result<(), E>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    result.map(|()| ExitCode::SUCCESS).map_err(Into::into)
+}
+
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut command = Cli::command();
+    command.build();
+    let translated = match llama_flags::translate(std::env::args_os().collect(), &command) {
+        Ok(translated) => translated,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    for note in &translated.notes {
+        eprintln!("note: {note}");
+    }
+    let cli = match Cli::try_parse_from(translated.args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -50,30 +76,35 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             // One line that names the problem (clap lists missing arguments on the lines
-            // after the first, up to a blank line); `--help` has the rest.
+            // after the first, up to a blank line) and clap's tips (the flag or command
+            // meant, for a misspelled one); `--help` has the rest.
             let text = e.render().to_string();
             let problem: Vec<&str> = text
                 .lines()
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            let problem = match problem.join(" ") {
+            let mut problem = match problem.join(" ") {
                 p if p.is_empty() => "invalid arguments".to_string(),
                 p => p,
             };
+            for tip in text.lines().filter_map(|l| l.trim().strip_prefix("tip: ")) {
+                problem = format!("{problem}; {tip}");
+            }
             eprintln!("{problem} (see `tern --help`)");
             return ExitCode::from(2);
         }
     };
-    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+    let result: Result<ExitCode, Box<dyn std::error::Error>> = match cli.command {
         Command::Run(args) => run::run(args).map_err(Into::into),
-        Command::Inspect(args) => inspect::inspect(args).map_err(Into::into),
-        Command::Bench(args) => bench::bench(args).map_err(Into::into),
-        Command::Perplexity(args) => perplexity::perplexity(args).map_err(Into::into),
-        Command::Devices(args) => devices::devices(args).map_err(Into::into),
+        Command::Inspect(args) => done(inspect::inspect(args)),
+        Command::Bench(args) => done(bench::bench(args)),
+        Command::Perplexity(args) => done(perplexity::perplexity(args)),
+        Command::Tokenize(args) => done(tokenize::tokenize(args)),
+        Command::Devices(args) => done(devices::devices(args)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

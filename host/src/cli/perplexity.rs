@@ -13,7 +13,9 @@ use tern::perplexity::{
     PerplexityError, median, percentile,
 };
 
-use super::run::{ComputeArgs, load, read_text};
+use super::compute::ComputeArgs;
+use super::run::load;
+use super::text_input::read_text;
 
 /// llama.cpp's default context for perplexity.
 const DEFAULT_CTX: usize = 512;

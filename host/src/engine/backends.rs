@@ -263,6 +263,35 @@ fn not_built(backend: &'static str) -> ExecError {
     }
 }
 
+/// The CPU backend as it runs on this machine, for listings beside the GPU devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuDevice {
+    /// The microkernels picked at run time for this CPU: `x86-avx512vnni`, `x86-avx2`,
+    /// `neon-dotprod`, ..., or `scalar` in a build without the machine's SIMD crate.
+    pub kernels: &'static str,
+    /// The physical cores this process may use: the default thread count.
+    pub physical_cores: usize,
+}
+
+impl std::fmt::Display for CpuDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.physical_cores == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{}, {} physical core{s}",
+            self.kernels, self.physical_cores
+        )
+    }
+}
+
+/// The CPU backend's kernels and cores here.
+pub fn cpu_device() -> CpuDevice {
+    CpuDevice {
+        kernels: host_kernels().name(),
+        physical_cores: crate::threads::physical_cores(),
+    }
+}
+
 /// The devices of one GPU API, numbered as `--device` takes them with its `--backend`, or
 /// why it has none.
 pub struct DeviceList {

@@ -10,7 +10,7 @@ mod pack_cache;
 mod session;
 mod tiers;
 
-pub use backends::{DeviceList, list_devices};
+pub use backends::{CpuDevice, DeviceList, cpu_device, list_devices};
 pub use chat::{ChatOptions, ChatReply};
 pub use model_bytes::ModelBytes;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
