@@ -1,7 +1,8 @@
 //! Row and element-wise ops: norms, bias, residual add, SwiGLU, RoPE, and the raster copy.
 
+pub use tern_core::exec::device::rope_table;
+use tern_core::exec::device::shapes::rope_rows;
 use tern_core::model::{ModelConfig, RopeStyle};
-use tern_core::numerics::rope::rope_angles;
 use tern_core::region::{Region, validate};
 
 use super::{Arg, Result, View, expect_len, groups, threads, word};
@@ -9,19 +10,6 @@ use crate::batch::Batch;
 use crate::error::ClError;
 use crate::gpu::Gpu;
 use crate::programs::Source;
-
-/// The `(cos, sin)` table [`Gpu::rope`] reads for rows at positions `first..first +
-/// n_tokens`, flattened: `half` pairs per row. Computed with the reference's own angles.
-pub fn rope_table(c: &ModelConfig, first: usize, n_tokens: usize) -> Vec<f32> {
-    let half = c.rope_dim / 2;
-    let mut pairs = vec![(0f32, 0f32); half];
-    let mut out = Vec::with_capacity(n_tokens * half * 2);
-    for t in 0..n_tokens {
-        rope_angles(c, first + t, &mut pairs);
-        out.extend(pairs.iter().flat_map(|&(c, s)| [c, s]));
-    }
-    out
-}
 
 impl Gpu {
     fn norm(
@@ -130,7 +118,8 @@ impl Gpu {
     }
 
     /// Rotates every head of every token row of `x` (rows of `n_heads * head_dim`), with
-    /// `table` from [`rope_table`] for the rows' positions.
+    /// `table` from
+    /// [`rope_table`] for the rows' positions.
     pub fn rope(
         &self,
         batch: &mut Batch,
@@ -140,22 +129,9 @@ impl Gpu {
         table: View<'_>,
     ) -> Result<()> {
         const OP: &str = "rope";
-        let width = n_heads * c.head_dim;
         let half = c.rope_dim / 2;
-        if width == 0 || x.len % width != 0 || c.rope_dim > c.head_dim {
-            return Err(ClError::shape(
-                OP,
-                format!(
-                    "{} elements, {n_heads} heads of {}, rope_dim {}",
-                    x.len, c.head_dim, c.rope_dim
-                ),
-            ));
-        }
-        let tokens = x.len / width;
-        expect_len(OP, "table", &table, tokens * half * 2)?;
-        if table.offset % 2 != 0 {
-            return Err(ClError::shape(OP, "the table must start at an even word"));
-        }
+        let tokens = rope_rows(c, n_heads, x.len, table.offset, table.len)
+            .map_err(|why| ClError::shape(OP, why))?;
         word(OP, x.offset + x.len)?;
         word(OP, table.offset + table.len)?;
         let style = match c.rope_style {

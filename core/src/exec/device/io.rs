@@ -282,6 +282,20 @@ impl StepIo {
     }
 }
 
+/// The `(cos, sin)` table a device's RoPE kernel reads for rows at positions `first..first +
+/// n_tokens`, flattened: `rope_dim / 2` pairs per row, from the reference's own angles (a
+/// GPU's `sin`/`cos` are far less exact). A step's table is written by [`StepIo::inputs`];
+/// this builds one alone, for tests of the kernel.
+pub fn rope_table(c: &ModelConfig, first: usize, n_tokens: usize) -> Vec<f32> {
+    let mut pairs = alloc::vec![(0f32, 0f32); c.rope_dim / 2];
+    let mut out = Vec::with_capacity(n_tokens * pairs.len() * 2);
+    for t in 0..n_tokens {
+        rope_angles(c, first + t, &mut pairs);
+        out.extend(pairs.iter().flat_map(|&(c, s)| [c, s]));
+    }
+    out
+}
+
 /// Floats of attention's score scratch for steps of `n_tokens` tokens over `n_ctx`
 /// positions: one `n_ctx`-long row per (token, head).
 pub fn scores_len(c: &ModelConfig, n_tokens: usize, n_ctx: usize) -> Option<usize> {

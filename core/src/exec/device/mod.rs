@@ -11,7 +11,7 @@ pub mod sizes;
 pub mod weights;
 
 pub use choice::{Candidate, DeviceChoice, NoChoice};
-pub use io::{DeviceOp, StepIo, Words, scores_len};
+pub use io::{DeviceOp, StepIo, Words, rope_table, scores_len};
 pub use shapes::{AttentionShape, KvShape};
 pub use sizes::{Grown, StepSizes};
 pub use weights::ROW_GROUP;

@@ -4,6 +4,8 @@
 use alloc::format;
 use alloc::string::String;
 
+use crate::model::ModelConfig;
+
 /// Most elements per head the attention kernels hold (their query lives in shared memory).
 pub const MAX_HEAD_DIM: usize = 1024;
 
@@ -17,6 +19,34 @@ pub struct AttentionShape {
     pub n_head_kv: usize,
     /// Elements per head, at most [`MAX_HEAD_DIM`].
     pub head_dim: usize,
+}
+
+/// The token rows RoPE of `x_len` elements (rows of `n_heads` heads of `c`) rotates, with
+/// a `(cos, sin)` table of `table_len` floats from float `table_offset` on (even, as the
+/// kernels read pairs).
+pub fn rope_rows(
+    c: &ModelConfig,
+    n_heads: usize,
+    x_len: usize,
+    table_offset: usize,
+    table_len: usize,
+) -> Result<usize, String> {
+    let width = n_heads.saturating_mul(c.head_dim);
+    if width == 0 || x_len % width != 0 || c.rope_dim > c.head_dim {
+        return Err(format!(
+            "{x_len} elements, {n_heads} heads of {}, rope_dim {}",
+            c.head_dim, c.rope_dim
+        ));
+    }
+    let tokens = x_len / width;
+    let want = tokens * (c.rope_dim / 2) * 2;
+    if table_len != want {
+        return Err(format!("table holds {table_len} elements, expected {want}"));
+    }
+    if table_offset % 2 != 0 {
+        return Err("the table must start at an even word".into());
+    }
+    Ok(tokens)
 }
 
 /// A KV cache's extent: `n_layer` x `n_ctx` rows of `width` elements, keys and values alike.
@@ -100,6 +130,31 @@ mod tests {
         n_head_kv: 2,
         head_dim: 2,
     };
+
+    #[test]
+    fn rope_fits_its_heads_and_its_table_or_says_why_not() {
+        let c = crate::testing::conformance::model_config(4, 2, 8);
+        let heads = c.n_head;
+        let row = heads * c.head_dim;
+        let table = 3 * (c.rope_dim / 2) * 2;
+        assert_eq!(rope_rows(&c, heads, 3 * row, 4, table), Ok(3));
+        assert!(
+            rope_rows(&c, heads, 3 * row + 1, 4, table)
+                .unwrap_err()
+                .contains("heads of")
+        );
+        assert!(rope_rows(&c, 0, 0, 4, 0).is_err());
+        assert!(
+            rope_rows(&c, heads, 3 * row, 4, table - 2)
+                .unwrap_err()
+                .contains("table holds")
+        );
+        assert!(
+            rope_rows(&c, heads, 3 * row, 5, table)
+                .unwrap_err()
+                .contains("even word")
+        );
+    }
 
     #[test]
     fn stores_fit_the_cache_or_say_why_not() {
