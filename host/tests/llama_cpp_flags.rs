@@ -21,11 +21,13 @@ fn multi_letter_flags_are_answered_not_misread() {
     for (args, needle) in [
         (&["bench", "-ngl", "99"][..], "GPU layers"),
         (&["run", "--n-gpu-layers", "99"], "GPU layers"),
-        (&["run", "-cnv"], "no conversation mode"),
+        // `tern chat`, which the bundled model needs a template for.
+        (&["run", "-cnv"], "with --chat-template NAME|FILE"),
         (
             &["run", "-sys", "be brief"],
-            "-sys be brief (llama.cpp's system prompt)",
+            "-sys be brief (llama.cpp's system prompt) needs a conversation",
         ),
+        (&["run", "-i"], "`tern chat`"),
         (&["run", "-ctk", "q8_0"], "Tern's KV cache holds f16 or f32"),
         (&["run", "-ctk", "f32"], "keys in f32 and values in f16"),
         (&["bench", "-ub", "256"], "use -b"),

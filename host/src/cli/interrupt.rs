@@ -1,7 +1,7 @@
 //! Ctrl-C during generation. The first SIGINT asks the generation loop to stop after the
 //! token in hand, so `tern run` still prints its timings and then exits 130, as llama.cpp's
-//! CLI does; a second one ends the process at once, for a prefill that is slow to reach the
-//! loop. Elsewhere than unix Ctrl-C keeps its default: the process ends.
+//! CLI does, and `tern chat` goes back to its prompt; a second one before that ends the
+//! process at once, for a prefill that is slow to reach the loop. Elsewhere than unix Ctrl-C keeps its default: the process ends.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,6 +13,12 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Whether Ctrl-C has been pressed since [`install`].
 pub(super) fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)
+}
+
+/// Forgets a Ctrl-C that has been answered (`tern chat`'s stopped reply), so the next one
+/// stops the next reply instead of ending the process.
+pub(super) fn clear() {
+    REQUESTED.store(false, Ordering::Relaxed);
 }
 
 /// Routes SIGINT to [`requested`] for the rest of the process.

@@ -48,6 +48,12 @@ enum Meaning {
     KvType(KvPart),
     /// llama-bench's output format: `json` is `tern bench --json`, `md` its default table.
     BenchOutput,
+    /// Tern's flag of the same meaning, spelled as given here.
+    Spelled(&'static str),
+    /// Conversation mode: `tern run -cnv` is `tern chat`.
+    Conversation,
+    /// The system prompt: `tern chat --system-prompt`.
+    SystemPrompt,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,9 +102,7 @@ const FLAGS: &[LlamaFlag] = &[
         names: &["-cnv", "--conversation"],
         what: "conversation mode",
         takes: Takes::Nothing,
-        meaning: Meaning::Refused(
-            "Tern has no conversation mode yet; `tern run` continues the prompt as given",
-        ),
+        meaning: Meaning::Conversation,
     },
     LlamaFlag {
         names: &["-no-cnv", "--no-conversation"],
@@ -107,12 +111,24 @@ const FLAGS: &[LlamaFlag] = &[
         meaning: Meaning::Dropped("`tern run` always continues the prompt as given"),
     },
     LlamaFlag {
-        names: &["-sys", "--system-prompt"],
+        // Not `--system-prompt`: `tern chat` has it.
+        names: &["-sys"],
         what: "system prompt",
         takes: Takes::Value,
-        meaning: Meaning::Refused(
-            "it needs a conversation mode, which Tern does not have yet; put the text in \
-             the prompt (-p, -f)",
+        meaning: Meaning::SystemPrompt,
+    },
+    LlamaFlag {
+        names: &["--chat-template-file"],
+        what: "chat template file",
+        takes: Takes::Value,
+        meaning: Meaning::Spelled("--chat-template"),
+    },
+    LlamaFlag {
+        names: &["--jinja"],
+        what: "Jinja chat templates",
+        takes: Takes::Nothing,
+        meaning: Meaning::Dropped(
+            "Tern's chat templates are always Jinja, rendered as transformers renders them",
         ),
     },
     LlamaFlag {
@@ -120,7 +136,8 @@ const FLAGS: &[LlamaFlag] = &[
         what: "interactive mode",
         takes: Takes::Nothing,
         meaning: Meaning::Refused(
-            "Tern has no interactive mode yet; `tern run` continues the prompt once",
+            "`tern chat` (or `tern run -cnv`) is Tern's interactive mode: a conversation in \
+             the model's chat template",
         ),
     },
     LlamaFlag {
@@ -245,6 +262,7 @@ pub(super) fn translate(
     let mut notes = Vec::new();
     // Up to the subcommand, nothing is llama.cpp's.
     let mut sub = None;
+    let mut sub_at = 0;
     for word in words.by_ref() {
         let name = word
             .to_str()
@@ -253,6 +271,7 @@ pub(super) fn translate(
         out.push(word);
         if let Some(name) = name {
             sub = command.find_subcommand(&name);
+            sub_at = out.len() - 1;
             break;
         }
     }
@@ -262,6 +281,8 @@ pub(super) fn translate(
     };
     let takes_value = options_with_values(sub);
     let mut kv = KvFlags::default();
+    let mut conversation = None;
+    let mut system_prompt = None;
     while let Some(word) = words.next() {
         let Some(text) = word.to_str() else {
             out.push(word);
@@ -328,6 +349,16 @@ pub(super) fn translate(
                 };
                 *slot = Some((name.to_string(), value.unwrap_or_default()));
             }
+            Meaning::Spelled(flag) => {
+                out.push(flag.into());
+                out.extend(value.map(OsString::from));
+            }
+            Meaning::Conversation => conversation = Some(given),
+            Meaning::SystemPrompt => {
+                system_prompt.get_or_insert(given);
+                out.push("--system-prompt".into());
+                out.extend(value.map(OsString::from));
+            }
             Meaning::BenchOutput => match value.as_deref() {
                 Some("json") => out.push("--json".into()),
                 Some("md") => {}
@@ -342,6 +373,24 @@ pub(super) fn translate(
         }
     }
     out.extend(words);
+    match (sub.get_name(), conversation) {
+        ("chat", _) => {}
+        ("run", Some(_)) => out[sub_at] = "chat".into(),
+        (name, Some(given)) => {
+            return Err(format!(
+                "{given} (llama.cpp's conversation mode) is for `tern run`, which it makes \
+                 `tern chat`; `tern {name}` has no conversation"
+            ));
+        }
+        (_, None) => {
+            if let Some(given) = system_prompt {
+                return Err(format!(
+                    "{given} (llama.cpp's system prompt) needs a conversation: \
+                     `tern chat -sys TEXT` (or `tern run -cnv -sys TEXT`)"
+                ));
+            }
+        }
+    }
     if let Some(at) = kv.at {
         let kv_type = kv.one_type()?;
         out.splice(at..at, ["--kv-type".into(), kv_type.into()]);
@@ -479,16 +528,8 @@ mod tests {
             err.starts_with("--n-gpu-layers 99 (llama.cpp's GPU layers)"),
             "{err}"
         );
-        assert!(
-            run("tern run -cnv")
-                .unwrap_err()
-                .contains("no conversation mode")
-        );
-        assert!(
-            run("tern run -sys hello")
-                .unwrap_err()
-                .contains("-sys hello")
-        );
+        let err = run("tern run -i").unwrap_err();
+        assert!(err.contains("`tern chat`"), "{err}");
         assert!(run("tern bench -ub 512").unwrap_err().contains("use -b"));
         assert!(
             run("tern bench -ngl")
@@ -518,6 +559,16 @@ mod tests {
                         assert_eq!(translated.args, words("tern bench -p 8"), "{line}");
                         assert_eq!(translated.notes.len(), 1, "{line}");
                         assert!(translated.notes[0].contains("is ignored"), "{line}");
+                    }
+                    // A conversation is checked below.
+                    Meaning::Conversation | Meaning::SystemPrompt => {
+                        let err = result.unwrap_err();
+                        assert!(err.starts_with(name), "{line}: {err}");
+                        assert!(err.contains("conversation"), "{line}: {err}");
+                    }
+                    Meaning::Spelled(flag) => {
+                        let args = result.unwrap().args;
+                        assert_eq!(args[2], flag, "{line}");
                     }
                     // Their values are checked below.
                     Meaning::KvType(_) | Meaning::BenchOutput => {
@@ -571,6 +622,35 @@ mod tests {
             err.starts_with("-ctk q8_0 (llama.cpp's KV cache type)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn conversation_mode_is_tern_chat() {
+        assert_eq!(
+            args("tern run -cnv -m x.gguf -sys hi -n 8"),
+            words("tern chat -m x.gguf --system-prompt hi -n 8")
+        );
+        assert_eq!(args("tern run --conversation"), words("tern chat"));
+        assert_eq!(
+            args("tern chat -cnv -sys hi"),
+            words("tern chat --system-prompt hi")
+        );
+        // A system prompt is taken as written, even one that looks like a flag.
+        assert_eq!(
+            args("tern chat -sys -ngl"),
+            words("tern chat --system-prompt -ngl")
+        );
+        let err = run("tern run -sys hello -p x").unwrap_err();
+        assert!(
+            err.starts_with("-sys hello (llama.cpp's system prompt) needs a conversation"),
+            "{err}"
+        );
+        assert_eq!(
+            args("tern run -cnv --chat-template-file t.jinja"),
+            words("tern chat --chat-template t.jinja")
+        );
+        let err = run("tern bench -cnv").unwrap_err();
+        assert!(err.contains("`tern bench` has no conversation"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Argument parsing and the subcommands.
 
 mod bench;
+mod chat;
 mod compute;
 mod devices;
 mod inspect;
@@ -8,6 +9,7 @@ mod interrupt;
 mod llama_flags;
 mod perplexity;
 mod run;
+mod sampling;
 mod text_input;
 mod tokenize;
 
@@ -28,6 +30,9 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt, streaming it as it comes.
     Run(run::RunArgs),
+    /// Chat with an instruct model: its chat template, multi-turn, streamed replies; with
+    /// standard input piped, one user turn per line.
+    Chat(chat::ChatArgs),
     /// Show a model's architecture, hyperparameters, tokenizer and tensors.
     Inspect(inspect::InspectArgs),
     /// Measure prompt and generation speed, printed like llama.cpp's llama-bench.
@@ -97,6 +102,7 @@ pub fn main() -> ExitCode {
     };
     let result: Result<ExitCode, Box<dyn std::error::Error>> = match cli.command {
         Command::Run(args) => run::run(args).map_err(Into::into),
+        Command::Chat(args) => chat::chat(args),
         Command::Inspect(args) => done(inspect::inspect(args)),
         Command::Bench(args) => done(bench::bench(args)),
         Command::Perplexity(args) => done(perplexity::perplexity(args)),

@@ -11,10 +11,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tern::engine::{CacheStatus, Engine, EngineOptions, GenerateOptions};
 use tern::error::EngineError;
-use tern_core::sample::SamplerParams;
 
 use super::compute::ComputeArgs;
 use super::interrupt;
+use super::sampling::{SamplingArgs, parse_n_predict};
 use super::text_input::{process_escapes, read_text};
 
 #[derive(Args, Debug)]
@@ -41,27 +41,8 @@ pub struct RunArgs {
     /// Most tokens to generate (-1: until the end of text or a full context)
     #[arg(short = 'n', long = "n-predict", default_value = "128", value_parser = parse_n_predict)]
     n_predict: usize,
-    /// Sampling temperature; 0 picks the most likely token every time
-    #[arg(long = "temp", default_value_t = 0.8)]
-    temperature: f32,
-    /// Keep only the K most likely tokens (0: all)
-    #[arg(long, default_value_t = 40)]
-    top_k: usize,
-    /// Keep the smallest set of tokens whose probability reaches P (1: all)
-    #[arg(long, default_value_t = 0.95)]
-    top_p: f32,
-    /// Drop tokens less likely than P times the most likely one (0: none)
-    #[arg(long, default_value_t = 0.05)]
-    min_p: f32,
-    /// Penalty for repeating recent tokens (1: none)
-    #[arg(long, default_value_t = 1.0)]
-    repeat_penalty: f32,
-    /// How many recent tokens the repeat penalty looks at
-    #[arg(long, default_value_t = 64)]
-    repeat_last_n: usize,
-    /// Random seed [default: from the clock, printed on stderr when sampling]
-    #[arg(short, long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Context size in tokens [default: the model's, at most 4096]
     #[arg(short = 'c', long = "ctx-size")]
     ctx_size: Option<usize>,
@@ -82,18 +63,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, EngineError> {
         true => process_escapes(&prompt)?,
         false => prompt,
     };
-    let sampler = SamplerParams {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        repeat_penalty: args.repeat_penalty,
-        repeat_last_n: args.repeat_last_n,
-        seed: args.seed.unwrap_or_else(clock_seed),
-    };
-    sampler
-        .validate()
-        .map_err(|e| EngineError::Option(e.to_string()))?;
+    let sampler = args.sampling.params()?;
     let options = args.compute.options(
         args.model.as_deref(),
         args.ctx_size,
@@ -131,10 +101,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, EngineError> {
         let _ = out.write_all(prompt);
     }
     let _ = writeln!(out);
-    if args.seed.is_none() && sampler.temperature > 0.0 {
-        // Greedy decoding ignores the seed; a sampled run can only be repeated with it.
-        eprintln!("seed {0} (--seed {0} repeats this run)", sampler.seed);
-    }
+    args.sampling.say_seed(&sampler);
     let interrupted = interrupt::requested();
     let stop = match interrupted {
         true => "Interrupted".to_string(),
@@ -156,19 +123,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, EngineError> {
         true => ExitCode::from(interrupt::EXIT_STATUS),
         false => ExitCode::SUCCESS,
     })
-}
-
-/// `-n N`: a count of tokens, or -1 for no limit but the end of text and the context.
-fn parse_n_predict(text: &str) -> Result<usize, String> {
-    match text {
-        "-1" => Ok(usize::MAX),
-        _ if text.starts_with('-') => {
-            Err("a count of tokens, or -1 for no limit but the context".into())
-        }
-        _ => text
-            .parse()
-            .map_err(|e: std::num::ParseIntError| e.to_string()),
-    }
 }
 
 /// Loads the model, with a spinner on a terminal when loading takes more than a moment.
@@ -210,10 +164,4 @@ pub(super) fn say_load_status(engine: &Engine) {
     if let Some(note) = engine.backend_note() {
         eprintln!("{note}");
     }
-}
-
-fn clock_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -66,6 +66,13 @@ impl Engine {
         }
     }
 
+    /// The template chats render with, or why chat cannot run: the error a chat would
+    /// fail with (no template in the model and none chosen, or the model's own does not
+    /// parse), for a caller that checks before its first turn.
+    pub fn ready_chat_template(&self) -> Result<&ChatTemplate, EngineError> {
+        self.chat_ready().map(|(template, _)| template)
+    }
+
     /// The template and its end-of-turn tokens, or why chat cannot run.
     fn chat_ready(&self) -> Result<(&ChatTemplate, &[u32]), EngineError> {
         match &self.chat {

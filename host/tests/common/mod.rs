@@ -1,6 +1,8 @@
 //! Helpers shared by the whole-model tests: paths, a tiny .npy reader, and logit comparisons.
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+pub mod pty;
 pub mod smollm2;
 
 use std::path::PathBuf;
