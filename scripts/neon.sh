@@ -10,8 +10,9 @@
 # (TERN_NEON_EXPECT names the path each CPU must take; a test in tern-backend-neon compares
 # it with what detection picked, and `tern run` must report it too.) Then it runs the aarch64
 # `tern run` and `tern bench` on the bundled model, checks that the release binary holds the
-# sdot, smmla and fp16 fmla instructions, and builds the no_std smoke program for aarch64
-# with tern-backend-neon and runs it.
+# sdot, smmla and fp16 fmla instructions, builds the C example against the aarch64
+# libtern.a and compares its text with `tern run`'s, and builds the no_std smoke program for
+# aarch64 with tern-backend-neon and runs it.
 #
 # Needs Debian 12 (bookworm) on x86_64 with bookworm-security in its apt sources; installs
 # what is missing with apt (as root, or through sudo): Debian's rustc-web 1.96 with the arm64
@@ -95,6 +96,19 @@ for insn in '\ssdot\s' '\ssmmla\s' '\sfmla\s+v[0-9]+\.8h'; do
     [ "$n" -gt 0 ] || { echo "neon: no $insn in $tern" >&2; exit 1; }
 done
 rm -f "$dis"
+
+# The C example against the aarch64 libtern.a (scripts/capi.sh runs it on x86): its greedy
+# text must equal the aarch64 `tern run`'s.
+step "C example against libtern.a under -cpu max"
+cargo build -q --release --target "$TARGET" -p tern-capi
+example="$CARGO_TARGET_DIR/generate-aarch64"
+aarch64-linux-gnu-gcc -O2 -std=c11 -Wall -Wextra -Werror -I capi/include \
+    examples/c/generate.c "$CARGO_TARGET_DIR/$TARGET/release/libtern.a" -lpthread -ldl -lm \
+    -o "$example"
+expected=$(qemu max "$tern" run -p "Once upon a time" -n 32 --temp 0 2>/dev/null)
+got=$(qemu max "$example" -p "Once upon a time" -n 32 2>/dev/null)
+echo "$got"
+[ "$got" = "$expected" ] || { echo "neon: the C example differs from tern run" >&2; exit 1; }
 
 # Without std the kernels are those the target features allow: the baseline, then (as
 # firmware for a known core would build) everything, which `-cpu max` runs.

@@ -100,7 +100,8 @@ pub enum EngineError {
     },
     /// The prompt encodes to no tokens at all.
     #[error(
-        "the prompt is empty and the model adds no BOS token, so there is nothing to start from"
+        "the prompt is empty and no BOS token starts it (the model adds none, or the session \
+         continues), so there is nothing to feed"
     )]
     EmptyPrompt,
     /// An allocation failed, or its size overflowed.

@@ -344,9 +344,10 @@ impl<'e> HostMemory<'e> {
 }
 
 impl Session<'_> {
-    /// Encodes `prompt` as the model's tokenizer says (BOS per its policy, special tokens
-    /// recognised). A text too long for the context by its length alone is refused before
-    /// it is tokenized.
+    /// Encodes `prompt` as the model's tokenizer says (special tokens recognised; BOS per its
+    /// policy when the session is empty, none when the prompt continues what the session
+    /// holds). A text too long for the context by its length alone is refused before it is
+    /// tokenized.
     pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<u32>, EngineError> {
         let tokenizer = self.engine.tokenizer();
         let n_ctx = self.engine.n_ctx();
@@ -358,7 +359,7 @@ impl Session<'_> {
                 max_token_bytes,
             });
         }
-        let ids = tokenizer.encode(prompt, true, true);
+        let ids = tokenizer.encode(prompt, self.tokens.is_empty(), true);
         if ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
