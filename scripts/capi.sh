@@ -11,7 +11,10 @@ cd "$(dirname "$0")/.."
 step() { echo "== capi: $* ($(date +%T))" >&2; }
 
 step "libraries and header"
-cargo build -q --release -p tern-capi -p tern
+# Built on its own, so the library has only its own features (no CLI, no GPU backends)
+# rather than the union with the binary's.
+cargo build -q --release -p tern --bin tern
+cargo build -q --release -p tern-capi
 cargo test -q --release -p tern-capi
 lib=target/release
 out=target/c

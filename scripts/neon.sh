@@ -109,6 +109,10 @@ expected=$(qemu max "$tern" run -p "Once upon a time" -n 32 --temp 0 2>/dev/null
 got=$(qemu max "$example" -p "Once upon a time" -n 32 2>/dev/null)
 echo "$got"
 [ "$got" = "$expected" ] || { echo "neon: the C example differs from tern run" >&2; exit 1; }
+for f in "$tern" "$CARGO_TARGET_DIR/$TARGET/release/libtern.so" "$example"; do
+    aarch64-linux-gnu-strip -o "$CARGO_TARGET_DIR/stripped" "$f"
+    printf '%-28s %s bytes stripped\n' "$(basename "$f")" "$(stat -c %s "$CARGO_TARGET_DIR/stripped")"
+done
 
 # Without std the kernels are those the target features allow: the baseline, then (as
 # firmware for a known core would build) everything, which `-cpu max` runs.

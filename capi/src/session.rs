@@ -2,28 +2,17 @@
 
 use std::sync::Arc;
 
-use engine::engine::{Engine, Session};
+use engine::engine::{Engine, OwnedSession, Session};
 use engine::error::EngineError;
 
 use crate::model::{tern_model, token_ids};
 use crate::status::{Failure, guard, tern_status};
 use crate::text::{handle, handle_mut, out_given, put, slice};
 
-type BorrowedSession<'a> = Session<'a>;
-
-self_cell::self_cell! {
-    /// A session together with the engine it borrows, so that C holds one handle.
-    pub(crate) struct OwnedSession {
-        owner: Arc<Engine>,
-        #[not_covariant]
-        dependent: BorrowedSession,
-    }
-}
-
 /// A session: a KV cache of the model's context, the tokens fed so far, and the logits of
 /// the last one. Used by one thread at a time.
 pub struct tern_session {
-    pub(crate) cell: OwnedSession,
+    pub(crate) owned: OwnedSession,
     /// The logits after the last token fed by `tern_session_eval`; empty before any.
     pub(crate) logits: Vec<f32>,
 }
@@ -31,11 +20,11 @@ pub struct tern_session {
 impl tern_session {
     /// Runs `f` on the session.
     pub(crate) fn with<T>(&mut self, f: impl FnOnce(&mut Session<'_>) -> T) -> T {
-        self.cell.with_dependent_mut(|_, session| f(session))
+        self.owned.with(f)
     }
 
     pub(crate) fn engine(&self) -> &Engine {
-        self.cell.borrow_owner()
+        self.owned.engine()
     }
 }
 
@@ -52,10 +41,9 @@ pub unsafe extern "C" fn tern_session_new(
         // SAFETY: the caller passes a live handle or NULL.
         let model = unsafe { handle(model, "model") }?;
         out_given(out, "out")?;
-        let cell = OwnedSession::try_new(Arc::clone(&model.engine), |engine| engine.session())
-            .map_err(Failure::from)?;
+        let owned = OwnedSession::new(Arc::clone(&model.engine))?;
         let session = Box::into_raw(Box::new(tern_session {
-            cell,
+            owned,
             logits: Vec::new(),
         }));
         // SAFETY: `out` is not NULL and the caller promises it is writable.

@@ -44,7 +44,10 @@ fn greedy_text_through_the_abi_equals_the_library_s() {
     // SAFETY: every pointer is valid for what the calls do with it; the handles are freed
     // once, the session after the model (which it keeps alive).
     unsafe {
-        assert_eq!(tern_model_load_bundled(null(), &mut model), tern_status::TERN_OK);
+        assert_eq!(
+            tern_model_load_bundled(null(), &mut model),
+            tern_status::TERN_OK
+        );
         assert_eq!(tern_session_new(model, &mut session), tern_status::TERN_OK);
         tern_model_free(model);
         let greedy = tern_sampling {

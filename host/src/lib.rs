@@ -12,7 +12,12 @@ pub mod threads;
 pub mod tokenizer;
 
 pub use chat::{ChatTemplate, Message};
-pub use engine::{ChatOptions, ChatReply, Engine, EngineOptions, GenerateOptions, Session};
+pub use engine::{
+    ChatOptions, ChatReply, Engine, EngineOptions, GenerateOptions, OwnedSession, Session,
+};
+/// Sampler settings (temperature, top-k, top-p, min-p, repeat penalty, seed), so that a
+/// library user needs no second crate to set them.
+pub use tern_core::sample::SamplerParams;
 
 /// The README's code, compiled as doctests so the library example cannot rot.
 #[cfg(doctest)]

@@ -109,7 +109,7 @@ fn check_cli(args: &[&str], out: &Output, problems: &mut Vec<String>) {
 /// model then neither write caches into the user's folders nor report on them, so what
 /// stderr holds is the answer to the input alone.
 fn tern(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+    std::process::Command::new(common::tern_binary())
         .args(args)
         .env_remove("HOME")
         .env_remove("XDG_CACHE_HOME")
@@ -487,7 +487,7 @@ fn tern_without_privileges(args: &[&str], unreadable: &Path) -> Option<Output> {
     }
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_tern"))
+        .arg(common::tern_binary())
         .args(args)
         .env_remove("HOME")
         .env_remove("XDG_CACHE_HOME")

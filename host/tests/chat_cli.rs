@@ -12,7 +12,7 @@ use common::{assert_fails_with, stderr};
 
 /// Runs `tern` with `args` and `input` piped to its standard input.
 fn tern_piped(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+    let mut child = Command::new(common::tern_binary())
         .args(args)
         .env(
             "XDG_CACHE_HOME",
@@ -226,7 +226,7 @@ mod terminal {
             messages.push(Message::assistant(reply.text));
         }
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tern"));
+        let mut command = Command::new(crate::common::tern_binary());
         command
             .args(["chat", "-m", model.to_str().unwrap()])
             .args(["--temp", "0", "-n", "64", "-c", "1024", "-t", "2"])

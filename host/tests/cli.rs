@@ -122,7 +122,7 @@ fn a_prompt_file_that_is_not_utf8_is_rejected() {
 fn tern_with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+    let mut child = Command::new(common::tern_binary())
         .args(args)
         .env(
             "XDG_CACHE_HOME",
@@ -269,7 +269,7 @@ fn ctrl_c_stops_generation_prints_the_timings_and_exits_130() {
     // of 1024 that make each step slower as the context fills), so only Ctrl-C stops it.
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/seeds/gguf/ok-llama-q4_0-heads-1024-context-2pow24.gguf");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+    let mut child = Command::new(common::tern_binary())
         .args([
             "run",
             "-m",

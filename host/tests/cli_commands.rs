@@ -104,7 +104,7 @@ fn tokenize_options_match_llama_tokenize() {
     assert_ne!(plain, "[1]\n");
     // The text from standard input, by --stdin or -f -.
     for source in [&["--stdin"][..], &["-f", "-"]] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        let mut child = Command::new(common::tern_binary())
             .args(["tokenize", "--ids"])
             .args(source)
             .stdin(Stdio::piped())

@@ -13,7 +13,7 @@ use tern::engine::BackendKind;
 
 /// `tern` with `env` set and no user cache.
 fn tern_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tern"));
+    let mut command = Command::new(common::tern_binary());
     command.args(args).env(
         "XDG_CACHE_HOME",
         std::env::temp_dir().join("tern-test-cache"),

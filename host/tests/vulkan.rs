@@ -12,7 +12,7 @@ use common::*;
 /// `tern` with no Vulkan driver in sight: the loader is pointed at a driver list that does
 /// not exist (both the old and the new variable), so it finds no device.
 fn tern_without_driver(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tern"))
+    Command::new(common::tern_binary())
         .args(args)
         .env("VK_ICD_FILENAMES", "/nonexistent/tern-no-driver.json")
         .env("VK_DRIVER_FILES", "/nonexistent/tern-no-driver.json")

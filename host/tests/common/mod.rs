@@ -17,6 +17,15 @@ pub fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// The `tern` binary, which a build without the `cli` feature lacks: its tests then fail
+/// with this message rather than not compiling.
+pub fn tern_binary() -> &'static str {
+    match option_env!("CARGO_BIN_EXE_tern") {
+        Some(path) => path,
+        None => panic!("the tern binary needs the `cli` feature"),
+    }
+}
+
 /// Runs the `tern` binary with `args`, its packed-weight caches in a scratch directory of
 /// the system's temp dir rather than the user's cache.
 pub fn tern(args: &[&str]) -> Output {
