@@ -6,9 +6,8 @@
 # against the armv7 libtern.a, whose greedy text must equal `tern run`'s.
 #
 # Needs Debian 12 (bookworm) on x86_64; installs what is missing with apt (as root, or
-# through sudo): Debian's rustc-web 1.96 with the armhf std, the armhf GNU toolchain and
-# qemu-user-static. rustup cannot download targets here, so the Debian compiler builds both
-# the armv7 code and the build scripts.
+# through sudo; see scripts/debian-cross.sh): Debian's rustc-web 1.96 with the armhf std,
+# the armhf GNU toolchain and qemu-user-static.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,21 +16,8 @@ TARGET=armv7-unknown-linux-gnueabihf
 export CARGO_TARGET_DIR="${ARMV7_TARGET_DIR:-$PWD/target/armv7}"
 
 source scripts/apt.sh
-apt_install_missing armv7 \
-    rustc-web cargo-web libstd-rust-web-dev:armhf libc6:armhf \
-    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnueabihf \
-    qemu-user-static
-host_v=$(dpkg-query -W -f='${Version}' rustc-web)
-std_v=$(dpkg-query -W -f='${Version}' libstd-rust-web-dev:armhf)
-if [ "$host_v" != "$std_v" ]; then
-    echo "armv7: rustc-web $host_v and libstd-rust-web-dev:armhf $std_v differ" >&2
-    exit 1
-fi
-
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc
-export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
-export AR_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-ar
+source scripts/debian-cross.sh
+debian_cross armv7 armhf arm-linux-gnueabihf "$TARGET"
 # The multiarch libc6:armhf provides the loader, as for aarch64 in scripts/neon.sh.
 export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER="qemu-arm-static -cpu cortex-a7"
 qemu() { qemu-arm-static -cpu cortex-a7 "$@"; }

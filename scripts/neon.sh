@@ -15,9 +15,8 @@
 # aarch64 with tern-backend-neon and runs it.
 #
 # Needs Debian 12 (bookworm) on x86_64 with bookworm-security in its apt sources; installs
-# what is missing with apt (as root, or through sudo): Debian's rustc-web 1.96 with the arm64
-# std, the aarch64 GNU linker and qemu-user-static. rustup cannot download targets here, so
-# the Debian compiler builds both the aarch64 code and the build scripts.
+# what is missing with apt (as root, or through sudo; see scripts/debian-cross.sh): Debian's
+# rustc-web 1.96 with the arm64 std, the aarch64 GNU toolchain and qemu-user-static.
 #
 # NEON_FIXTURES says which of the fixture models' tests (tests/fixtures.rs) run:
 #
@@ -34,21 +33,8 @@ TARGET=aarch64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${NEON_TARGET_DIR:-$PWD/target/neon}"
 
 source scripts/apt.sh
-apt_install_missing neon \
-    rustc-web cargo-web libstd-rust-web-dev:arm64 libc6:arm64 \
-    gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu \
-    qemu-user-static
-host_v=$(dpkg-query -W -f='${Version}' rustc-web)
-std_v=$(dpkg-query -W -f='${Version}' libstd-rust-web-dev:arm64)
-if [ "$host_v" != "$std_v" ]; then
-    echo "neon: rustc-web $host_v and libstd-rust-web-dev:arm64 $std_v differ" >&2
-    exit 1
-fi
-
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+source scripts/debian-cross.sh
+debian_cross neon arm64 aarch64-linux-gnu "$TARGET"
 # No `-L /usr/aarch64-linux-gnu` for qemu: the multiarch libc6:arm64 provides the loader, and
 # mixing the cross loader with it hangs the first thread spawn.
 qemu() { qemu-aarch64-static -cpu "$1" "${@:2}"; }

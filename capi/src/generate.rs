@@ -233,9 +233,32 @@ fn on_piece(
     }
 }
 
-/// The generation length from C: negative is "until the end of text or a full context".
-fn generation_length(n: i32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
+/// Generation options from C: the sampler's settings (NULL: the defaults) and a length,
+/// negative being "until the end of text or a full context".
+///
+/// # Safety
+/// `sampling` is NULL or valid for a read.
+unsafe fn generate_options(
+    sampling: *const tern_sampling,
+    max_tokens: i32,
+) -> Result<GenerateOptions, Failure> {
+    Ok(GenerateOptions {
+        max_tokens: usize::try_from(max_tokens).unwrap_or(usize::MAX),
+        // SAFETY: the caller passes a readable struct or NULL.
+        sampler: unsafe { sampler_params(sampling) }?,
+    })
+}
+
+/// Writes what a generation did to `stats`, which the caller may leave NULL.
+///
+/// # Safety
+/// `stats` is NULL or valid for a write.
+unsafe fn report(stats: *mut tern_generation, done: tern_generation) -> Result<(), Failure> {
+    match stats.is_null() {
+        true => Ok(()),
+        // SAFETY: not NULL, and the caller promises it is writable.
+        false => unsafe { put(stats, done, "stats") },
+    }
 }
 
 /// Feeds the UTF-8 `prompt` after what the session holds (with the model's BOS only when
@@ -259,24 +282,17 @@ pub unsafe extern "C" fn tern_generate(
 ) -> tern_status {
     guard("tern_generate", || {
         // SAFETY: the caller passes a live handle or NULL, a string or NULL, a struct or NULL.
-        let (session, prompt, sampler) = unsafe {
+        let (session, prompt, options) = unsafe {
             (
                 handle_mut(session, "session")?,
                 utf8(prompt, "prompt")?,
-                sampler_params(sampling)?,
+                generate_options(sampling, max_tokens)?,
             )
-        };
-        let options = GenerateOptions {
-            max_tokens: generation_length(max_tokens),
-            sampler,
         };
         session.logits.clear();
         let done = session.with(|s| s.generate(prompt, &options, on_piece(callback, user_data)))?;
-        if !stats.is_null() {
-            // SAFETY: not NULL, and the caller promises it is writable.
-            unsafe { put(stats, (&done).into(), "stats") }?;
-        }
-        Ok(())
+        // SAFETY: the caller passes a writable struct or NULL.
+        unsafe { report(stats, (&done).into()) }
     })
 }
 
@@ -315,11 +331,11 @@ pub unsafe extern "C" fn tern_chat(
     guard("tern_chat", || {
         // SAFETY: the caller passes a live handle or NULL, `n` readable messages, a
         // struct or NULL.
-        let (session, given, sampler) = unsafe {
+        let (session, given, generate) = unsafe {
             (
                 handle_mut(session, "session")?,
                 slice(messages, n, "messages")?,
-                sampler_params(sampling)?,
+                generate_options(sampling, max_tokens)?,
             )
         };
         let mut conversation = Vec::with_capacity(given.len());
@@ -334,23 +350,17 @@ pub unsafe extern "C" fn tern_chat(
             conversation.push(Message::new(role, content));
         }
         let options = ChatOptions {
-            generate: GenerateOptions {
-                max_tokens: generation_length(max_tokens),
-                sampler,
-            },
+            generate,
             ..ChatOptions::default()
         };
         session.logits.clear();
         let reply =
             session.with(|s| s.chat(&conversation, &options, on_piece(callback, user_data)))?;
-        if !stats.is_null() {
-            let stats_of_reply = tern_generation {
-                reused_tokens: reply.reused_tokens as u32,
-                ..(&reply.stats).into()
-            };
-            // SAFETY: not NULL, and the caller promises it is writable.
-            unsafe { put(stats, stats_of_reply, "stats") }?;
-        }
-        Ok(())
+        let done = tern_generation {
+            reused_tokens: reply.reused_tokens as u32,
+            ..(&reply.stats).into()
+        };
+        // SAFETY: the caller passes a writable struct or NULL.
+        unsafe { report(stats, done) }
     })
 }

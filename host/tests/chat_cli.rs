@@ -5,31 +5,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::{assert_fails_with, stderr};
+use common::{assert_fails_with, stderr, tern_with_stdin};
 
 /// Runs `tern` with `args` and `input` piped to its standard input.
 fn tern_piped(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(common::tern_binary())
-        .args(args)
-        .env(
-            "XDG_CACHE_HOME",
-            std::env::temp_dir().join("tern-test-cache"),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tern");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    tern_with_stdin(args, input.as_bytes())
 }
 
 /// One turn's timing line: `prompt: P tokens (R reused), ... | reply: N tokens, ... | stop: S`.

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{assert_fails_with, stderr, tern};
+use common::{assert_fails_with, stderr, tern, tern_with_stdin};
 
 fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     let path = std::env::temp_dir().join(format!("tern-cli-{}-{name}", std::process::id()));
@@ -116,25 +116,6 @@ fn a_prompt_file_that_is_not_utf8_is_rejected() {
     let path = temp_file("prompt.bin", b"Once \xff\xfe upon");
     assert_fails_with(&["run", "-f", path.to_str().unwrap()], "not UTF-8");
     let _ = std::fs::remove_file(path);
-}
-
-/// Runs `tern` with `args` and `input` on its standard input.
-fn tern_with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(common::tern_binary())
-        .args(args)
-        .env(
-            "XDG_CACHE_HOME",
-            std::env::temp_dir().join("tern-test-cache"),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tern");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn stdout(out: &std::process::Output) -> String {
