@@ -9,7 +9,7 @@ use tern_core::exec::{
     ExecError, Executor, ExecutorSession, Residence, SessionBytes, SessionSpec, Step, WeightMemory,
 };
 use tern_core::gguf::Gguf;
-use tern_core::kv::KvType;
+use tern_core::kv::{KvType, KvTypes};
 use tern_core::model::{ModelConfig, WeightView};
 
 use crate::device::{DeviceInfo, DeviceKind, enumerate};
@@ -119,9 +119,22 @@ impl Executor for DeviceModel {
     }
 
     fn open_session(&self, spec: SessionSpec) -> Result<Box<dyn ExecutorSession + '_>, ExecError> {
-        let format = match spec.kv_type {
-            KvType::F32 => KvFormat::F32,
-            KvType::F16 => KvFormat::F16,
+        let format = match spec.kv_types {
+            KvTypes {
+                keys: KvType::F32,
+                values: KvType::F32,
+            } => KvFormat::F32,
+            KvTypes {
+                keys: KvType::F16,
+                values: KvType::F16,
+            } => KvFormat::F16,
+            asked => {
+                return Err(ExecError::KvTypes {
+                    backend: "OpenCL",
+                    asked,
+                    supported: &[KvType::F32, KvType::F16],
+                });
+            }
         };
         let session = DeviceSession::new(self, spec.n_ctx, spec.n_batch, format)?;
         Ok(Box::new(session))

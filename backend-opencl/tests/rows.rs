@@ -318,6 +318,7 @@ fn host_bits(host: &dyn KvCache, keys: bool) -> Vec<u32> {
         match rows {
             KvRow::F32(r) => out.extend(r.iter().map(|v| v.to_bits())),
             KvRow::F16(r) => out.extend(r.iter().map(|v| u32::from(v.to_bits()))),
+            other => panic!("a device cache holds f32 or f16, not {}", other.kv_type()),
         }
     }
     out

@@ -28,6 +28,7 @@ use tern_core::cpu::{
     ActLayout, ActTile, CpuKernels, MAX_TILE_TOKENS, PANEL_ROWS, PanelLayout, ScalarKernels,
     gemm_f32_scalar,
 };
+use tern_core::kv::{BlockQ8_0, Fp8E4M3};
 
 /// An instruction-set level, from least to most capable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -259,5 +260,35 @@ impl CpuKernels for X86Kernels {
             return;
         }
         ScalarKernels.axpy_f16(y, a, x);
+    }
+
+    fn dot_rows_q8_0(&self, q: &[BlockQ8_0], rows: &[BlockQ8_0], stride: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd() && rows_fit(q.len(), rows.len(), stride, out.len()) {
+            // SAFETY: the level was detected; `rows` holds every row `out` asks for.
+            unsafe { avx2::kv_quant::dot_rows_q8_0(q, rows, stride, out) };
+            return;
+        }
+        ScalarKernels.dot_rows_q8_0(q, rows, stride, out);
+    }
+
+    fn axpy_q8_0(&self, y: &mut [f32], a: f32, x: &[BlockQ8_0]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd() {
+            // SAFETY: the level was detected.
+            unsafe { avx2::kv_quant::axpy_q8_0(y, a, x) };
+            return;
+        }
+        ScalarKernels.axpy_q8_0(y, a, x);
+    }
+
+    fn axpy_fp8(&self, y: &mut [f32], a: f32, x: &[Fp8E4M3]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd() {
+            // SAFETY: the level was detected.
+            unsafe { avx2::kv_quant::axpy_fp8(y, a, x) };
+            return;
+        }
+        ScalarKernels.axpy_fp8(y, a, x);
     }
 }

@@ -136,7 +136,8 @@ const BACKENDS: &[&str] = &[
 ];
 
 /// Element types of the KV cache's keys and values, as llama.cpp's `-ctk`/`-ctv` name them:
-/// "f16" (the default) or "f32", the same for both.
+/// "f16" (the default), "f32", "q8_0" (0.53 of f16's memory), and for values "fp8" (E4M3).
+/// A type the backend lacks is refused when the model loads.
 ///
 /// # Safety
 /// `options` is NULL or a live handle used by this thread alone; `keys` and `values` are
@@ -150,20 +151,23 @@ pub unsafe extern "C" fn tern_options_set_cache_type(
     set("tern_options_set_cache_type", options, |o| {
         // SAFETY: the caller passes NUL-terminated strings or NULL.
         let (keys, values) = unsafe { (utf8(keys, "keys")?, utf8(values, "values")?) };
-        let kv_type = |name: &str| match name {
-            "f16" => Ok(KvType::F16),
-            "f32" => Ok(KvType::F32),
-            _ => Err(Failure::argument(format!(
-                "unknown KV cache type `{name}`; the cache holds f16 or f32"
-            ))),
+        let kv_type = |name: &str| {
+            KvType::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = KvType::ALL.iter().map(|t| t.name()).collect();
+                Failure::argument(format!(
+                    "unknown KV cache type `{name}`; the cache holds {}",
+                    names.join(", ")
+                ))
+            })
         };
         let (k, v) = (kv_type(keys)?, kv_type(values)?);
-        if k != v {
+        if !k.holds_keys() {
             return Err(Failure::argument(format!(
-                "keys in {keys} and values in {values}: the cache has one type for both"
+                "{k} holds values only; keys take f32, f16 or q8_0"
             )));
         }
-        o.engine.kv_type = k;
+        o.engine.cache_type_k = k;
+        o.engine.cache_type_v = v;
         Ok(())
     })
 }

@@ -126,6 +126,12 @@ static void bad_options(void) {
     EXPECT(tern_options_set_backend(options, "tpu"), TERN_ERROR_ARGUMENT, "unknown backend `tpu`");
     EXPECT(tern_options_set_cache_type(options, "q3_k", "f16"), TERN_ERROR_ARGUMENT,
            "unknown KV cache type `q3_k`");
+    EXPECT(tern_options_set_cache_type(options, "fp8", "fp8"), TERN_ERROR_ARGUMENT,
+           "values only");
+    /* The bundled model's heads of 8 are not whole q8_0 blocks: refused when it loads. */
+    EXPECT(tern_options_set_cache_type(options, "q8_0", "q8_0"), TERN_OK, "");
+    EXPECT(tern_model_load_bundled(options, &model), TERN_ERROR_ARGUMENT, "q8_0");
+    EXPECT(tern_options_set_cache_type(options, "f16", "fp8"), TERN_OK, "");
     EXPECT(tern_options_set_backend(options, "\xff\xfe"), TERN_ERROR_ARGUMENT, "not UTF-8");
     EXPECT(tern_options_set_context(options, 1u << 30), TERN_OK, "");
     EXPECT(tern_model_load_bundled(options, &model), TERN_ERROR_ARGUMENT, "context");

@@ -14,7 +14,7 @@ use tern_core::backend::reference::{Reference, dequantize_row};
 use tern_core::backend::{Backend, Parallel, Positions};
 use tern_core::cpu::codes::CodeFormat;
 use tern_core::cpu::{ActLayout, Cpu, CpuKernels, ScalarKernels};
-use tern_core::kv::{DenseKv, KvCache, KvElement};
+use tern_core::kv::{BlockQ8_0 as Q8, DenseKv, Fp8E4M3 as Fp8, KvCache, KvElement};
 use tern_core::model::{ModelConfig, RopeStyle, WeightRole, WeightView};
 use tern_core::sample::Xoshiro256;
 use tern_core::testing::conformance::{Matrix, exp, float, model_config, quantize};
@@ -43,7 +43,8 @@ enum Case {
         n_ctx: u16,
         first: u16,
         tokens: u8,
-        f16_cache: bool,
+        /// Which key and value types the cache holds (see `KV_PAIRINGS`).
+        cache: u8,
         data: Data,
     },
     Rope {
@@ -176,20 +177,32 @@ fn check<K: CpuKernels>(kernels: K, input: &Input) {
             n_ctx,
             first,
             tokens,
-            f16_cache,
+            cache,
             ref data,
         } => {
+            let cache = cache % 7;
             let n_head_kv = 1 + usize::from(n_head_kv) % 4;
+            let head_dim = match cache {
+                // A q8_0 half needs heads of whole blocks of 32, as the engine requires.
+                3 | 5 | 6 => 32 * (1 + usize::from(half_head_dim) % 4),
+                _ => 2 * (1 + usize::from(half_head_dim) % 40),
+            };
             let n_head = n_head_kv * (1 + usize::from(group) % 4);
-            let head_dim = 2 * (1 + usize::from(half_head_dim) % 40);
             let n_ctx = 1 + usize::from(n_ctx) % 320;
             let n_tok = 1 + usize::from(tokens) % n_ctx.min(9);
             let first = usize::from(first) % (n_ctx - n_tok + 1);
             let c = model_config(n_head, n_head_kv, head_dim);
-            if f16_cache {
-                attention::<f16, K>(&cpu, &c, n_ctx, first, n_tok, data, par);
-            } else {
-                attention::<f32, K>(&cpu, &c, n_ctx, first, n_tok, data, par);
+            let args = (&cpu, &c, n_ctx, first, n_tok, data, par);
+            // Keys and values: plain, mixed, and quantized (the one-pass path, q8_0 keys by
+            // integer dot products, q8_0 and fp8 values dequantized as they accumulate).
+            match cache {
+                0 => attention::<f32, f32, K>(args),
+                1 => attention::<f16, f16, K>(args),
+                2 => attention::<f32, f16, K>(args),
+                3 => attention::<Q8, Q8, K>(args),
+                4 => attention::<f16, Fp8, K>(args),
+                5 => attention::<Q8, Fp8, K>(args),
+                _ => attention::<Q8, f16, K>(args),
             }
         }
         Case::Rope {
@@ -295,22 +308,29 @@ fn head_norms(x: &[f32], width: usize) -> Vec<f32> {
         .collect()
 }
 
-fn attention<E, K>(
-    cpu: &Cpu<K>,
-    c: &ModelConfig,
-    n_ctx: usize,
-    first: usize,
-    n_tok: usize,
-    data: &Data,
-    par: &Threads,
-) where
-    E: KvElement + Sync,
-    DenseKv<E, Vec<E>>: KvCache,
+/// The CPU backend's attention against the reference's, on a cache of keys `KE` and values
+/// `VE`: (the backend, the model, n_ctx, the first position, tokens, data, threads).
+type AttentionCase<'a, K> = (
+    &'a Cpu<K>,
+    &'a ModelConfig,
+    usize,
+    usize,
+    usize,
+    &'a Data,
+    &'a Threads,
+);
+
+fn attention<KE, VE, K>((cpu, c, n_ctx, first, n_tok, data, par): AttentionCase<'_, K>)
+where
+    KE: KvElement + Sync,
+    VE: KvElement + Sync,
+    DenseKv<KE, Vec<KE>, VE, Vec<VE>>: KvCache,
     K: CpuKernels,
 {
     let width = c.kv_width();
     let filled = first + n_tok;
-    let mut kv = DenseKv::<E, Vec<E>>::zeroed(1, n_ctx, width).expect("a small cache");
+    let mut kv =
+        DenseKv::<KE, Vec<KE>, VE, Vec<VE>>::zeroed(1, n_ctx, width).expect("a small cache");
     let values = data.values(2 * filled * width + n_tok * c.q_width(), -6, 3);
     let (cache, q) = values.split_at(2 * filled * width);
     for (pos, kv_row) in cache.chunks_exact(2 * width).enumerate() {

@@ -166,6 +166,7 @@ impl From<ExecError> for EngineError {
         match e {
             ExecError::Step(e) => EngineError::Step(e),
             ExecError::Plan(e) => EngineError::Option(e.to_string()),
+            e @ ExecError::KvTypes { .. } => EngineError::Option(e.to_string()),
             ExecError::OutOfMemory { what, bytes } => EngineError::OutOfMemory { what, bytes },
             e @ (ExecError::NoHostKv | ExecError::Device { .. }) => EngineError::Backend(e),
         }

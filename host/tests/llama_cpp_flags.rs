@@ -28,8 +28,19 @@ fn multi_letter_flags_are_answered_not_misread() {
             "-sys be brief (llama.cpp's system prompt) needs a conversation",
         ),
         (&["run", "-i"], "`tern chat`"),
-        (&["run", "-ctk", "q8_0"], "Tern's KV cache holds f16 or f32"),
-        (&["run", "-ctk", "f32"], "keys in f32 and values in f16"),
+        // The bundled model's heads of 8 are not whole q8_0 blocks of 32.
+        (
+            &["run", "-ctk", "q8_0"],
+            "a q8_0 cache needs heads of a multiple of 32",
+        ),
+        (
+            &["run", "-ctk", "fp8", "-ctv", "fp8"],
+            "fp8 holds values only",
+        ),
+        (
+            &["run", "-ctk", "q4_0"],
+            "possible values: f32, f16, q8_0, fp8",
+        ),
         (&["bench", "-ub", "256"], "use -b"),
         (&["bench", "-o", "csv"], "--json"),
     ] {
@@ -46,7 +57,7 @@ fn flags_of_the_same_meaning_run() {
     let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("note: ")).collect();
     assert_eq!(notes.len(), 1, "{}", stderr(&out));
     assert!(notes[0].contains("-fa on (llama.cpp's flash attention) is ignored"));
-    // -ctk/-ctv that agree are --kv-type; -o json is --json.
+    // -ctk/-ctv are --cache-type-k/-v; -o json is --json.
     let out = tern(&[
         "bench", "-ctk", "f32", "-ctv", "f32", "-o", "json", "-p", "8", "-n", "0", "-r", "1", "-t",
         "1",

@@ -35,7 +35,8 @@ impl Drop for Scratch {
 
 fn load_cached(model: &str, dir: &Path) -> Engine {
     let options = EngineOptions {
-        kv_type: KvType::F16,
+        cache_type_k: KvType::F16,
+        cache_type_v: KvType::F16,
         threads: 2,
         pack_cache: Some(dir.to_path_buf()),
         ..EngineOptions::default()

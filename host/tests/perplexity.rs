@@ -261,7 +261,8 @@ fn another_model_file_with_the_same_vocabulary_is_compared() {
         EngineOptions {
             n_ctx: Some(64),
             threads: 2,
-            kv_type: KvType::F32,
+            cache_type_k: KvType::F32,
+            cache_type_v: KvType::F32,
             ..EngineOptions::default()
         },
     )
@@ -456,7 +457,8 @@ fn smollm2_engine(model: &Path, kv_type: KvType) -> Engine {
     let options = EngineOptions {
         n_ctx: Some(128),
         threads: 2,
-        kv_type,
+        cache_type_k: kv_type,
+        cache_type_v: kv_type,
         ..EngineOptions::default()
     };
     Engine::load(model, options).unwrap()

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use tern::engine::{BackendKind, Engine, EngineOptions, GenerateOptions, KvType, Tier};
+use tern::engine::{BackendKind, Engine, EngineOptions, GenerateOptions, KvType, KvTypes, Tier};
 use tern_core::sample::SamplerParams;
 
 /// One way of placing the embeddings and the KV cache.
@@ -47,11 +47,12 @@ const VARIANTS: [Tiers; 4] = [
     },
 ];
 
-fn load_tiered(path: &str, backend: BackendKind, kv_type: KvType, tiers: Tiers) -> Engine {
+fn load_tiered(path: &str, backend: BackendKind, kv: KvTypes, tiers: Tiers) -> Engine {
     let options = EngineOptions {
         n_ctx: Some(256),
         n_batch: tiers.n_batch,
-        kv_type,
+        cache_type_k: kv.keys,
+        cache_type_v: kv.values,
         backend,
         threads: 2,
         embeddings: Some(tiers.embeddings),
@@ -71,7 +72,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 fn run(
     path: &str,
     backend: BackendKind,
-    kv: KvType,
+    kv: KvTypes,
     tiers: Tiers,
     tokens: &[u32],
 ) -> (Vec<u32>, Vec<u32>) {
@@ -97,13 +98,24 @@ fn run(
         Tier::Flash => assert_eq!(io.embedding_bytes_read, fed as u64 * row_bytes),
         _ => assert_eq!(io.embedding_bytes_read, 0, "{tiers:?}"),
     }
-    let spills = tiers.kv_dram_tokens.is_some_and(|n| fed > n + 32);
-    assert_eq!(io.kv_bytes_read > 0, spills, "{tiers:?}: {io:?}");
-    assert_eq!(session.memory().kv_flash > 0, spills, "{tiers:?}");
+    // The DRAM ring holds the blocks of 32 positions that cover `n`, and one more.
+    let spills = tiers
+        .kv_dram_tokens
+        .is_some_and(|n| fed > (n.div_ceil(32) + 1) * 32);
+    assert_eq!(
+        io.kv_bytes_read > 0,
+        spills,
+        "{path} {kv} {tiers:?}: {fed} fed, {io:?}"
+    );
+    assert_eq!(
+        session.memory().kv_flash > 0,
+        spills,
+        "{path} {kv} {tiers:?}"
+    );
     (bits(&logits), generated.generated)
 }
 
-fn check_model(path: &str, backend: BackendKind, kv: KvType, tokens: &[u32]) {
+fn check_model(path: &str, backend: BackendKind, kv: KvTypes, tokens: &[u32]) {
     let (logits, ids) = run(path, backend, kv, BASELINE, tokens);
     for tiers in VARIANTS {
         let (l, i) = run(path, backend, kv, tiers, tokens);
@@ -135,27 +147,50 @@ fn stories260k_results_are_the_same_in_every_tier() {
         "models/stories260K-q8_0.gguf",
     ] {
         for backend in CPU_BACKENDS {
-            for kv in [KvType::F16, KvType::F32] {
+            // Heads of 8: too narrow for q8_0 blocks, not for FP8 values.
+            let fp8_values = KvTypes {
+                keys: KvType::F16,
+                values: KvType::Fp8,
+            };
+            for kv in [KvType::F16, KvType::F32].map(KvTypes::same) {
                 check_model(path, backend, kv, &tokens);
             }
+            check_model(path, backend, fp8_values, &tokens);
         }
     }
 }
 
 #[test]
 fn fixture_results_are_the_same_in_every_tier() {
+    // A quantized cache spills its rows as stored: q8_0 blocks and FP8 bytes.
+    let quantized = [
+        KvTypes::same(KvType::Q8_0),
+        KvTypes {
+            keys: KvType::Q8_0,
+            values: KvType::Fp8,
+        },
+    ];
     for arch in ["llama", "qwen2", "qwen3"] {
         for kind in ["q8_0", "q4_k_m"] {
             let dir = format!("testdata/fixtures/{arch}");
             let tokens = npy_ids(&format!("{dir}/refs/llama_cpp.{kind}.tokens.npy"));
-            check_model(
-                &format!("{dir}/{arch}-{kind}.gguf"),
-                BackendKind::Cpu,
-                KvType::F16,
-                &tokens,
-            );
+            let model = format!("{dir}/{arch}-{kind}.gguf");
+            check_model(&model, BackendKind::Cpu, KvTypes::default(), &tokens);
+            if kind == "q8_0" {
+                for kv in quantized {
+                    check_model(&model, BackendKind::Cpu, kv, &tokens);
+                }
+            }
         }
     }
+    // The reference backend defines the quantized cache's results; it spills the same way.
+    let tokens = npy_ids("testdata/fixtures/qwen3/refs/llama_cpp.q8_0.tokens.npy");
+    check_model(
+        "testdata/fixtures/qwen3/qwen3-q8_0.gguf",
+        BackendKind::Reference,
+        quantized[0],
+        &tokens,
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub(crate) mod exp;
 pub(crate) mod gemm_codes;
 pub(crate) mod gemm_f32;
+pub(crate) mod kv_quant;
 pub(crate) mod quantize;
 pub(crate) mod sub_block;
 pub(crate) mod vector;

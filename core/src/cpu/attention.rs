@@ -2,22 +2,24 @@
 //! exponentials are found in one streaming pass (rescaled as the maximum grows), so no score
 //! row, let alone the score matrix, is ever stored and long contexts cost no extra memory.
 //! Query heads read their group's key/value head in place: K and V are never repeated.
+//! A cache with a quantized half takes the one-pass path of [`flash`] instead.
 
 use half::f16;
 
+use super::flash;
 use super::kernels::CpuKernels;
 use super::split::{SharedMut, share, share_by_cost};
 use crate::backend::Parallel;
-use crate::kv::{KvCache, KvRow};
+use crate::kv::{KvCache, KvRow, KvTypes};
 use crate::model::ModelConfig;
 use crate::numerics::ggml_math;
 
 /// Positions scored at a time: one block of the cache, the most a cache hands out at once.
-const CHUNK: usize = crate::kv::KV_BLOCK;
+pub(super) const CHUNK: usize = crate::kv::KV_BLOCK;
 
 /// Floats of rounded queries a thread keeps on its stack: query heads are taken this many
 /// floats' worth at a time (32 heads of 64).
-const QUERY_FLOATS: usize = 2048;
+pub(super) const QUERY_FLOATS: usize = 2048;
 
 /// For every query row `t` (position `first + t`) and head `h`, attends over positions
 /// `0..=first + t` of KV head `h / group_size` into `out`. The query heads of one group are
@@ -76,8 +78,16 @@ fn group_attention<K: CpuKernels + ?Sized>(
     out: &mut [f32],
 ) {
     let per_batch = (QUERY_FLOATS / hd).max(1) * hd;
+    let types = KvTypes {
+        keys: kv.key(layer, 0).kv_type(),
+        values: kv.value(layer, 0).kv_type(),
+    };
     for (q, out) in q.chunks(per_batch).zip(out.chunks_mut(per_batch)) {
-        heads(k, q, hd, kv, layer, kv_off, n_pos, out);
+        if types.is_float() {
+            heads(k, q, hd, kv, layer, kv_off, n_pos, out);
+        } else {
+            flash::heads(k, q, hd, kv, layer, kv_off, n_pos, out);
+        }
     }
 }
 
@@ -147,6 +157,8 @@ fn heads<K: CpuKernels + ?Sized>(
                 match values {
                     KvRow::F16(v) => k.axpy_f16(oh, f16::from_f32(p).to_f32(), &v[at..at + hd]),
                     KvRow::F32(v) => k.axpy_f32(oh, p, &v[at..at + hd]),
+                    // A quantized half goes the way of `flash::heads`.
+                    KvRow::Q8_0(_) | KvRow::Fp8(_) => flash::axpy_any(oh, p, values, at),
                 }
             }
         }
@@ -166,6 +178,8 @@ fn dot_rows<K: CpuKernels + ?Sized>(
     match rows {
         KvRow::F16(r) => k.dot_rows_f16(q, &r[at..], stride, scores),
         KvRow::F32(r) => k.dot_rows_f32(q, &r[at..], stride, scores),
+        // A quantized half goes the way of `flash::heads`.
+        KvRow::Q8_0(_) | KvRow::Fp8(_) => flash::dot_rows_any(q, rows, at, stride, scores),
     }
     scores.iter_mut().for_each(|s| *s *= scale);
 }

@@ -8,6 +8,8 @@
 
 use half::f16;
 
+use crate::kv::{BlockQ8_0, Fp8E4M3, Q8_BLOCK};
+
 use super::act::{ActLayout, ActRow, quantize_row};
 use super::codes::{FloatSteps, Scales, ZeroPoint};
 use alloc::vec::Vec;
@@ -162,6 +164,42 @@ pub trait CpuKernels: Sync {
 
     /// `y[i] += a * x[i]` with `x` in f16.
     fn axpy_f16(&self, y: &mut [f32], a: f32, x: &[f16]) {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x.to_f32());
+    }
+
+    /// Attention's scores of one query head (quantized to `q.len()` q8_0 blocks, codes within
+    /// ±127) against a block of cached q8_0 key rows, `stride` blocks apart: for every
+    /// `j < out.len()`, `out[j] = Σ_b (d_q[b] * d_k[b]) * idot_b as f32`, summed in f32 from
+    /// zero in block order, where `idot_b` is the exact integer dot product of block `b`'s
+    /// codes and `d_k`, `idot_b` read row `j`'s block `b`. SIMD versions compute `idot_b` in
+    /// integers, so they agree with this to the bit.
+    fn dot_rows_q8_0(&self, q: &[BlockQ8_0], rows: &[BlockQ8_0], stride: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            let row = &rows[j * stride..j * stride + q.len()];
+            *o = q.iter().zip(row).fold(0f32, |acc, (q, k)| {
+                let idot: i32 =
+                    q.qs.iter()
+                        .zip(&k.qs)
+                        .map(|(&a, &b)| i32::from(a) * i32::from(b))
+                        .sum();
+                acc + (q.d.to_f32() * k.d.to_f32()) * idot as f32
+            });
+        }
+    }
+
+    /// `y[32 * b + i] += (a * d_b) * qs_b[i]` for every block `b` of `x`: a value row in q8_0
+    /// added into attention's accumulator, dequantized on the way.
+    fn axpy_q8_0(&self, y: &mut [f32], a: f32, x: &[BlockQ8_0]) {
+        for (y, x) in y.chunks_exact_mut(Q8_BLOCK).zip(x) {
+            let s = a * x.d.to_f32();
+            y.iter_mut()
+                .zip(&x.qs)
+                .for_each(|(y, &q)| *y += s * f32::from(q));
+        }
+    }
+
+    /// `y[i] += a * x[i]` with `x` in FP8 E4M3.
+    fn axpy_fp8(&self, y: &mut [f32], a: f32, x: &[Fp8E4M3]) {
         y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x.to_f32());
     }
 }

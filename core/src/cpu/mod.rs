@@ -13,6 +13,7 @@ mod act;
 mod attention;
 mod backend;
 pub mod codes;
+mod flash;
 pub mod formats;
 mod kernels;
 mod matmul;

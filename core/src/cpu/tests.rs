@@ -83,13 +83,24 @@ fn as_bytes(floats: &mut [f32]) -> &mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(floats.as_mut_ptr().cast::<u8>(), floats.len() * 4) }
 }
 
-fn attention_case<E: crate::kv::KvElement + Sync>(n_ctx: usize, first: usize, n_tok: usize)
+fn attention_case<K, V>(n_ctx: usize, first: usize, n_tok: usize)
 where
-    DenseKv<E, Vec<E>>: KvCache,
+    K: crate::kv::KvElement + Sync,
+    V: crate::kv::KvElement + Sync,
 {
-    let c = model_config(4, 2, 16);
+    attention_case_with::<K, V>(16, n_ctx, first, n_tok, 1e-5);
+}
+
+/// The CPU backend's attention (scalar kernels) against the reference's on a cache with keys
+/// of `K` and values of `V`, heads `head_dim` wide, within `tol` of each row's norm.
+fn attention_case_with<K, V>(head_dim: usize, n_ctx: usize, first: usize, n_tok: usize, tol: f32)
+where
+    K: crate::kv::KvElement + Sync,
+    V: crate::kv::KvElement + Sync,
+{
+    let c = model_config(4, 2, head_dim);
     let mut rng = Rng::new((n_ctx * 31 + first * 7 + n_tok) as u64);
-    let mut kv = DenseKv::<E, Vec<E>>::zeroed(1, n_ctx, c.kv_width()).unwrap();
+    let mut kv = DenseKv::<K, Vec<K>, V, Vec<V>>::zeroed(1, n_ctx, c.kv_width()).unwrap();
     for pos in 0..first + n_tok {
         let k = rng.units(c.kv_width());
         let v = rng.units(c.kv_width());
@@ -107,14 +118,44 @@ where
     let mut got = alloc::vec![0f32; q.len()];
     let cpu = Cpu::new(ScalarKernels);
     Backend::attention(&cpu, &q, &kv, 0, &c, at, &mut scores, &mut got, &Uneven);
-    assert_rows_close(&got, &want, c.head_dim, 1e-5);
+    assert_rows_close(&got, &want, c.head_dim, tol);
 }
 
 #[test]
 fn online_softmax_attention_matches_the_reference() {
     for (n_ctx, first, n_tok) in [(8, 0, 1), (100, 0, 7), (100, 64, 1), (300, 250, 9)] {
-        attention_case::<f32>(n_ctx, first, n_tok);
-        attention_case::<half::f16>(n_ctx, first, n_tok);
+        attention_case::<f32, f32>(n_ctx, first, n_tok);
+        attention_case::<half::f16, half::f16>(n_ctx, first, n_tok);
+        attention_case::<f32, half::f16>(n_ctx, first, n_tok);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The one-pass attention over quantized caches: every pairing of key and value types,
+    /// heads of whole q8_0 blocks (the integer path) and of half a block (read element by
+    /// element), contexts of partial position blocks.
+    #[test]
+    fn quantized_cache_attention_matches_the_reference(
+        pairing in 0usize..6, wide in any::<bool>(), n_ctx in 1usize..200,
+        first_frac in 0f64..1.0, n_tok in 1usize..10,
+    ) {
+        use crate::kv::{BlockQ8_0 as Q8, Fp8E4M3 as Fp8};
+        use half::f16;
+        let first = ((n_ctx - 1) as f64 * first_frac) as usize;
+        let n_tok = n_tok.min(n_ctx - first);
+        let hd = if wide { 64 } else { 16 };
+        // Only the rounding of the score sums differs: f32 summation over 64 products.
+        let case = |f: fn(usize, usize, usize, usize, f32)| f(hd, n_ctx, first, n_tok, 2e-5);
+        match pairing {
+            0 => case(attention_case_with::<Q8, Q8>),
+            1 => case(attention_case_with::<f16, Fp8>),
+            2 => case(attention_case_with::<Q8, Fp8>),
+            3 => case(attention_case_with::<Q8, f16>),
+            4 => case(attention_case_with::<f32, Q8>),
+            _ => case(attention_case_with::<Fp8, f32>),
+        }
     }
 }
 

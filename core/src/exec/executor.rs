@@ -16,7 +16,7 @@ use core::fmt;
 
 use super::{EmbeddingRows, StepError};
 use crate::backend::Parallel;
-use crate::kv::{KvCache, KvType};
+use crate::kv::{KvCache, KvType, KvTypes};
 use crate::model::{ModelConfig, WeightView};
 use crate::plan::{Plan, PlanError};
 
@@ -62,8 +62,8 @@ pub struct SessionSpec {
     /// Most tokens of a step that wants only the last row's logits; larger steps, and steps
     /// that want every row's logits, grow the session's memory when they come.
     pub n_batch: usize,
-    /// Element type of a KV cache the executor keeps itself.
-    pub kv_type: KvType,
+    /// Key and value types of a KV cache the executor keeps itself.
+    pub kv_types: KvTypes,
 }
 
 /// The caller's memory that a [`Residence::Host`] executor's step computes with.
@@ -105,6 +105,15 @@ pub enum ExecError {
         /// How much was asked for.
         bytes: usize,
     },
+    /// The backend keeps its own KV cache and cannot store it in the types asked for.
+    KvTypes {
+        /// The backend's name as users know it.
+        backend: &'static str,
+        /// The types asked for.
+        asked: KvTypes,
+        /// The types it stores keys and values in.
+        supported: &'static [KvType],
+    },
     /// The backend's device or driver failed; `backend` names it ("Vulkan").
     Device {
         /// The backend's name as users know it.
@@ -124,6 +133,21 @@ impl fmt::Display for ExecError {
             }
             ExecError::OutOfMemory { what, bytes } => {
                 write!(f, "cannot allocate {bytes} bytes for the {what}")
+            }
+            ExecError::KvTypes {
+                backend,
+                asked,
+                supported,
+            } => {
+                write!(
+                    f,
+                    "the {backend} backend keeps keys and values of one type, "
+                )?;
+                for (i, t) in supported.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " or " };
+                    write!(f, "{sep}{t}")?;
+                }
+                write!(f, "; {asked} (keys/values) was asked for")
             }
             ExecError::Device { backend, source } => write!(f, "{backend}: {source}"),
         }

@@ -4,11 +4,11 @@
 
 use alloc::boxed::Box;
 
-use half::f16;
+use alloc::vec::Vec;
 
-use crate::kv::{DenseKv, KvCache, KvType};
+use crate::kv::{DenseKv, KvCache, KvElement, KvType, KvTypes, WithKvTypes, with_kv_types};
 
-/// A zeroed dense cache of `kv_type` on the heap.
+/// A zeroed dense cache of `kv_type` (keys and values) on the heap.
 ///
 /// Panics where the size overflows: a test asks only for small caches.
 pub fn dense_cache(
@@ -17,11 +17,33 @@ pub fn dense_cache(
     n_ctx: usize,
     width: usize,
 ) -> Box<dyn KvCache> {
-    let overflow = "the cache's size overflows";
-    match kv_type {
-        KvType::F32 => Box::new(DenseKv::<f32, _>::zeroed(n_layer, n_ctx, width).expect(overflow)),
-        KvType::F16 => Box::new(DenseKv::<f16, _>::zeroed(n_layer, n_ctx, width).expect(overflow)),
+    dense_cache_of(KvTypes::same(kv_type), n_layer, n_ctx, width)
+}
+
+/// A zeroed dense cache with keys and values of `types` on the heap.
+///
+/// Panics where the size overflows or a row is not whole blocks: a test asks only for small
+/// caches of whole blocks.
+pub fn dense_cache_of(
+    types: KvTypes,
+    n_layer: usize,
+    n_ctx: usize,
+    width: usize,
+) -> Box<dyn KvCache> {
+    struct Zeroed(usize, usize, usize);
+    impl WithKvTypes for Zeroed {
+        type Out = Box<dyn KvCache>;
+        fn call<K: KvElement + Send + Sync + 'static, V: KvElement + Send + Sync + 'static>(
+            self,
+        ) -> Box<dyn KvCache> {
+            let Zeroed(n_layer, n_ctx, width) = self;
+            Box::new(
+                DenseKv::<K, Vec<K>, V, Vec<V>>::zeroed(n_layer, n_ctx, width)
+                    .expect("a small cache of whole blocks"),
+            )
+        }
     }
+    with_kv_types(types, Zeroed(n_layer, n_ctx, width))
 }
 
 /// A dense cache of `kv_type` whose every position of every layer holds the rows of `keys`

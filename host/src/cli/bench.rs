@@ -467,10 +467,7 @@ fn record(
         Test::Prompt(n) => (n, 0),
         Test::Gen(n) => (0, n),
     };
-    let kv = match engine.options().kv_type {
-        tern::engine::KvType::F32 => "f32",
-        tern::engine::KvType::F16 => "f16",
-    };
+    let kv = engine.options().kv_types();
     serde_json::json!({
         "model_filename": info.filename,
         "model_type": info.kind,
@@ -480,8 +477,8 @@ fn record(
         "n_threads": engine.n_threads(),
         "n_batch": engine.options().n_batch,
         "n_ctx": engine.n_ctx(),
-        "type_k": kv,
-        "type_v": kv,
+        "type_k": kv.keys.name(),
+        "type_v": kv.values.name(),
         "n_prompt": n_prompt,
         "n_gen": n_gen,
         "n_depth": depth,

@@ -13,9 +13,17 @@ pub(super) struct ComputeArgs {
     /// Most prompt tokens fed per step
     #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
     pub batch_size: usize,
-    /// Element type of the KV cache
-    #[arg(long, value_enum, default_value_t = KvTypeArg::F16)]
-    kv_type: KvTypeArg,
+    /// Type of the KV cache's keys (llama.cpp's -ctk): q8_0 takes 0.53 of f16's memory
+    /// [default: --kv-type, else f16]
+    #[arg(long, value_enum, value_name = "TYPE")]
+    cache_type_k: Option<KvTypeArg>,
+    /// Type of the KV cache's values (llama.cpp's -ctv); fp8 (E4M3) is for values only
+    /// [default: --kv-type, else f16]
+    #[arg(long, value_enum, value_name = "TYPE")]
+    cache_type_v: Option<KvTypeArg>,
+    /// Type of the KV cache's keys and values both (--cache-type-k/-v set one half)
+    #[arg(long, value_enum, value_name = "TYPE")]
+    kv_type: Option<KvTypeArg>,
     /// Compute backend
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
@@ -96,7 +104,14 @@ impl ComputeArgs {
         EngineOptions {
             n_ctx,
             n_batch,
-            kv_type: self.kv_type.into(),
+            cache_type_k: self
+                .cache_type_k
+                .or(self.kv_type)
+                .map_or(KvType::F16, KvType::from),
+            cache_type_v: self
+                .cache_type_v
+                .or(self.kv_type)
+                .map_or(KvType::F16, KvType::from),
             backend: self.backend.into(),
             device: self.device,
             opencl_library: self.opencl_lib.clone(),
@@ -159,6 +174,9 @@ impl From<TierArg> for Tier {
 pub(super) enum KvTypeArg {
     F32,
     F16,
+    #[value(name = "q8_0")]
+    Q8_0,
+    Fp8,
 }
 
 impl From<KvTypeArg> for KvType {
@@ -166,6 +184,8 @@ impl From<KvTypeArg> for KvType {
         match arg {
             KvTypeArg::F32 => KvType::F32,
             KvTypeArg::F16 => KvType::F16,
+            KvTypeArg::Q8_0 => KvType::Q8_0,
+            KvTypeArg::Fp8 => KvType::Fp8,
         }
     }
 }

@@ -44,22 +44,14 @@ enum Meaning {
     Refused(&'static str),
     /// Nothing to switch in Tern; the text says why.
     Dropped(&'static str),
-    /// The element type of the KV cache's keys or values: Tern's `--kv-type` sets both.
-    KvType(KvPart),
+    /// Tern's flag of the same meaning and values, named here.
+    Renamed(&'static str),
     /// llama-bench's output format: `json` is `tern bench --json`, `md` its default table.
     BenchOutput,
-    /// Tern's flag of the same meaning, spelled as given here.
-    Spelled(&'static str),
     /// Conversation mode: `tern run -cnv` is `tern chat`.
     Conversation,
     /// The system prompt: `tern chat --system-prompt`.
     SystemPrompt,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum KvPart {
-    Keys,
-    Values,
 }
 
 /// One device, whole: the answer to every flag that splits a model across devices.
@@ -76,17 +68,18 @@ const FLAGS: &[LlamaFlag] = &[
              (see `tern devices`)",
         ),
     },
+    // The long spellings are Tern's own flags.
     LlamaFlag {
-        names: &["-ctk", "--cache-type-k"],
+        names: &["-ctk"],
         what: "KV cache type of keys",
         takes: Takes::Value,
-        meaning: Meaning::KvType(KvPart::Keys),
+        meaning: Meaning::Renamed("--cache-type-k"),
     },
     LlamaFlag {
-        names: &["-ctv", "--cache-type-v"],
+        names: &["-ctv"],
         what: "KV cache type of values",
         takes: Takes::Value,
-        meaning: Meaning::KvType(KvPart::Values),
+        meaning: Meaning::Renamed("--cache-type-v"),
     },
     LlamaFlag {
         names: &["-fa", "--flash-attn"],
@@ -121,7 +114,7 @@ const FLAGS: &[LlamaFlag] = &[
         names: &["--chat-template-file"],
         what: "chat template file",
         takes: Takes::Value,
-        meaning: Meaning::Spelled("--chat-template"),
+        meaning: Meaning::Renamed("--chat-template"),
     },
     LlamaFlag {
         names: &["--jinja"],
@@ -244,12 +237,6 @@ const FLAGS: &[LlamaFlag] = &[
     },
 ];
 
-/// The KV cache types Tern has, as `--kv-type` spells them.
-const KV_TYPES: [&str; 2] = ["f16", "f32"];
-
-/// llama.cpp's KV cache type when none is given.
-const LLAMA_KV_DEFAULT: &str = "f16";
-
 /// `args` (the program's name first) with llama.cpp's flags made Tern's; `command` is
 /// Tern's parser, whose options that take a value have that value passed over unread (the
 /// prompt `-p -ngl` stays a prompt). An error is the one line to print.
@@ -280,7 +267,6 @@ pub(super) fn translate(
         return Ok(Translated { args: out, notes });
     };
     let takes_value = options_with_values(sub);
-    let mut kv = KvFlags::default();
     let mut conversation = None;
     let mut system_prompt = None;
     while let Some(word) = words.next() {
@@ -339,18 +325,8 @@ pub(super) fn translate(
                     flag.what
                 ));
             }
-            Meaning::KvType(part) => {
-                if kv.at.is_none() {
-                    kv.at = Some(out.len());
-                }
-                let slot = match part {
-                    KvPart::Keys => &mut kv.keys,
-                    KvPart::Values => &mut kv.values,
-                };
-                *slot = Some((name.to_string(), value.unwrap_or_default()));
-            }
-            Meaning::Spelled(flag) => {
-                out.push(flag.into());
+            Meaning::Renamed(tern) => {
+                out.push(tern.into());
                 out.extend(value.map(OsString::from));
             }
             Meaning::Conversation => conversation = Some(given),
@@ -391,46 +367,7 @@ pub(super) fn translate(
             }
         }
     }
-    if let Some(at) = kv.at {
-        let kv_type = kv.one_type()?;
-        out.splice(at..at, ["--kv-type".into(), kv_type.into()]);
-    }
     Ok(Translated { args: out, notes })
-}
-
-/// `-ctk` and `-ctv` as given, and where in the arguments they stood.
-#[derive(Default)]
-struct KvFlags {
-    keys: Option<(String, String)>,
-    values: Option<(String, String)>,
-    at: Option<usize>,
-}
-
-impl KvFlags {
-    /// The one type Tern's cache takes for both, when llama.cpp's flags (each part
-    /// defaulting to f16) ask for one Tern has.
-    fn one_type(&self) -> Result<String, String> {
-        for (flag, value) in [&self.keys, &self.values].into_iter().flatten() {
-            if !KV_TYPES.contains(&value.as_str()) {
-                return Err(format!(
-                    "{flag} {value} (llama.cpp's KV cache type) has no Tern equivalent: \
-                     Tern's KV cache holds f16 or f32 (--kv-type f16|f32)"
-                ));
-            }
-        }
-        let part = |p: &Option<(String, String)>| {
-            p.as_ref()
-                .map_or(LLAMA_KV_DEFAULT.to_string(), |(_, v)| v.clone())
-        };
-        let (keys, values) = (part(&self.keys), part(&self.values));
-        match keys == values {
-            true => Ok(keys),
-            false => Err(format!(
-                "keys in {keys} and values in {values} (llama.cpp's -ctk, -ctv, each f16 \
-                 unless given): Tern's KV cache has one type for both; use --kv-type f16|f32"
-            )),
-        }
-    }
 }
 
 /// A state of a llama.cpp switch (`on`, `off`, `auto`, `0`, `1`), or llama-bench's list of
@@ -566,12 +503,14 @@ mod tests {
                         assert!(err.starts_with(name), "{line}: {err}");
                         assert!(err.contains("conversation"), "{line}: {err}");
                     }
-                    Meaning::Spelled(flag) => {
-                        let args = result.unwrap().args;
-                        assert_eq!(args[2], flag, "{line}");
+                    Meaning::Renamed(tern) => {
+                        let translated = result.unwrap();
+                        let want = format!("tern bench {tern} 1 -p 8");
+                        assert_eq!(translated.args, words(&want), "{line}");
+                        assert!(translated.notes.is_empty(), "{line}");
                     }
-                    // Their values are checked below.
-                    Meaning::KvType(_) | Meaning::BenchOutput => {
+                    // Its values are checked below.
+                    Meaning::BenchOutput => {
                         assert!(result.is_err(), "{line}");
                     }
                 }
@@ -604,24 +543,22 @@ mod tests {
     }
 
     #[test]
-    fn kv_cache_types_map_to_kv_type_when_keys_and_values_agree() {
+    fn kv_cache_types_pass_through_as_terns_own_flags() {
         assert_eq!(
-            args("tern run -ctk f32 -p x -ctv f32"),
-            words("tern run --kv-type f32 -p x")
+            args("tern run -ctk q8_0 -p x -ctv fp8"),
+            words("tern run --cache-type-k q8_0 -p x --cache-type-v fp8")
         );
-        assert_eq!(args("tern run -ctk f16"), words("tern run --kv-type f16"));
         assert_eq!(
-            args("tern bench --cache-type-v=f16"),
-            words("tern bench --kv-type f16")
+            args("tern run -ctk f32"),
+            words("tern run --cache-type-k f32")
         );
-        // llama.cpp's values stay f16 when only keys are given.
-        let err = run("tern run -ctk f32").unwrap_err();
-        assert!(err.contains("keys in f32 and values in f16"), "{err}");
-        let err = run("tern run -ctk q8_0 -ctv q8_0").unwrap_err();
-        assert!(
-            err.starts_with("-ctk q8_0 (llama.cpp's KV cache type)"),
-            "{err}"
+        // The long spellings are Tern's: passed over, with their values, as given.
+        assert_eq!(
+            args("tern bench --cache-type-v=f16 --cache-type-k q8_0 -ctv q8_0"),
+            words("tern bench --cache-type-v=f16 --cache-type-k q8_0 --cache-type-v q8_0")
         );
+        let err = run("tern run -ctk").unwrap_err();
+        assert!(err.contains("needs a value"), "{err}");
     }
 
     #[test]

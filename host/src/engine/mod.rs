@@ -17,7 +17,7 @@ pub use model_bytes::ModelBytes;
 pub use owned_session::OwnedSession;
 pub use pack_cache::{CacheStatus, default_dir as default_pack_cache_dir};
 pub use session::{GenerateOptions, GenerationStats, Session, StopReason};
-pub use tern_core::kv::KvType;
+pub use tern_core::kv::{KvType, KvTypes};
 pub use tern_storage::Tier;
 pub use tiers::FlashIo;
 
@@ -25,7 +25,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use tern_core::backend::Parallel;
-use tern_core::exec::Executor;
+use tern_core::exec::{ExecError, Executor};
 use tern_core::gguf::Gguf;
 use tern_core::model::ModelConfig;
 
@@ -67,8 +67,12 @@ pub struct EngineOptions {
     pub n_ctx: Option<usize>,
     /// Most tokens fed to the model in one step during prefill.
     pub n_batch: usize,
-    /// Element type of the KV cache; F16 halves its memory.
-    pub kv_type: KvType,
+    /// Type of the KV cache's keys: f16 halves f32's memory, q8_0 takes 0.53 of f16's (the
+    /// CPU backends read it with integer dot products). Not FP8, which keys cannot bear.
+    pub cache_type_k: KvType,
+    /// Type of the KV cache's values: as keys, or FP8 E4M3 (a quarter of f32's memory). The
+    /// GPU backends keep keys and values of one type, f32 or f16.
+    pub cache_type_v: KvType,
     /// Which backend computes.
     pub backend: BackendKind,
     /// The GPU device to use, as `tern devices` numbers them for the backend; `None` picks
@@ -105,12 +109,23 @@ pub struct EngineOptions {
     pub kv_spill_dir: Option<PathBuf>,
 }
 
+impl EngineOptions {
+    /// The KV cache's key and value types.
+    pub fn kv_types(&self) -> KvTypes {
+        KvTypes {
+            keys: self.cache_type_k,
+            values: self.cache_type_v,
+        }
+    }
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             n_ctx: None,
             n_batch: 512,
-            kv_type: KvType::default(),
+            cache_type_k: KvType::default(),
+            cache_type_v: KvType::default(),
             backend: BackendKind::default(),
             device: None,
             opencl_library: None,
@@ -211,6 +226,7 @@ impl Engine {
             chat = Some(ChatSetup::new(ChatTemplate::from_gguf(&gguf, &name), &t));
             tokenizer = Some(t);
             n_ctx = context_size(&options, &config)?;
+            check_kv_blocks(&options, &config).map_err(EngineError::Option)?;
             let chosen =
                 backends::load(&options, needs_cpu, &gguf, config, backing).map_err(|failure| {
                     match failure {
@@ -366,6 +382,26 @@ impl Engine {
     }
 }
 
+/// The KV cache types the GPU backends keep (keys and values of one of them).
+const GPU_KV_TYPES: [KvType; 2] = [KvType::F32, KvType::F16];
+
+/// Refuses a q8_0 half on a model whose heads are not whole q8_0 blocks: the blocks run along
+/// each head, so a block would straddle two heads.
+fn check_kv_blocks(options: &EngineOptions, config: &ModelConfig) -> Result<(), String> {
+    let types = options.kv_types();
+    for (half, t) in [("keys", types.keys), ("values", types.values)] {
+        if config.head_dim % t.block_len() != 0 {
+            return Err(format!(
+                "a {t} cache needs heads of a multiple of {} elements; this model's are {} \
+                 (use f16 or f32 for its {half})",
+                t.block_len(),
+                config.head_dim
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the options that need no model, and names the option, if any, that only the CPU
 /// backends serve (the memory tiers).
 fn check_options(options: &EngineOptions) -> Result<Option<&'static str>, EngineError> {
@@ -380,10 +416,20 @@ fn check_options(options: &EngineOptions) -> Result<Option<&'static str>, Engine
             options.threads
         )));
     }
+    let kv_types = options.kv_types();
+    if !kv_types.keys.holds_keys() {
+        return Err(EngineError::Option(format!(
+            "{} holds values only; keys take f32, f16 or q8_0",
+            kv_types.keys
+        )));
+    }
+    let gpu_kv = GPU_KV_TYPES.iter().any(|&t| KvTypes::same(t) == kv_types);
     let needs_cpu = if options.kv_dram_tokens.is_some() {
         Some("--kv-dram-tokens")
     } else if matches!(options.embeddings, Some(Tier::Flash | Tier::Dram)) {
         Some("--embeddings flash|dram")
+    } else if !gpu_kv {
+        Some("a KV cache of q8_0, fp8 or mixed types")
     } else {
         None
     };
@@ -397,6 +443,16 @@ fn check_options(options: &EngineOptions) -> Result<Option<&'static str>, Engine
         BackendKind::OpenCl => Some("OpenCL"),
         _ => None,
     };
+    if let Some(backend) = gpu
+        && !gpu_kv
+    {
+        let error = ExecError::KvTypes {
+            backend,
+            asked: kv_types,
+            supported: &GPU_KV_TYPES,
+        };
+        return Err(EngineError::Option(error.to_string()));
+    }
     if let (Some(gpu), Some(option)) = (gpu, needs_cpu) {
         return Err(EngineError::Option(format!(
             "{option} applies to the CPU backends; the {gpu} backend keeps the KV cache \

@@ -109,7 +109,7 @@ impl<'e> Session<'e> {
         let spec = SessionSpec {
             n_ctx,
             n_batch: engine.options().n_batch.min(n_ctx),
-            kv_type: engine.options().kv_type,
+            kv_types: engine.options().kv_types(),
         };
         let host = match executor.residence() {
             Residence::Host => Some(HostMemory::new(engine)?),
@@ -139,8 +139,8 @@ impl<'e> Session<'e> {
     /// This session's memory: its KV cache by tier and its activation arena.
     pub fn memory(&self) -> SessionMemory {
         let exec = self.exec.memory();
-        let element = self.engine.options().kv_type.element_bytes();
-        let (kv_dram, kv_flash) = self.host.as_ref().map_or((0, 0), |h| h.kv.tiers(element));
+        let types = self.engine.options().kv_types();
+        let (kv_dram, kv_flash) = self.host.as_ref().map_or((0, 0), |h| h.kv.tiers(types));
         SessionMemory {
             kv_dram,
             kv_flash,
@@ -327,7 +327,7 @@ impl<'e> HostMemory<'e> {
             })?;
         }
         let kv = SessionKv::new(KvPlan {
-            kv_type: engine.options().kv_type,
+            kv_types: engine.options().kv_types(),
             shape: KvShape {
                 n_layer: c.n_layer,
                 n_ctx,

@@ -6,14 +6,14 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use half::f16;
 use tern_core::exec::{EmbedError, EmbeddingRows, StepError};
-use tern_core::kv::{DenseKv, KvCache, KvElement, KvError};
+use tern_core::kv::{
+    DenseKv, KvCache, KvElement, KvError, KvTypes, WithKvTypes, storage_len, with_kv_types,
+};
 use tern_core::model::WeightView;
 use tern_storage::spill_kv::{KvShape, SpillElement, SpillKv, SpillStats};
 use tern_storage::{FileReader, FlashRows, ReadAt, RowTable, SliceReader, Tier};
 
-use super::KvType;
 use super::buffers::{check_fits, filled_vec};
 use crate::error::EngineError;
 
@@ -72,13 +72,13 @@ pub(super) enum SessionKv {
     Spilled(Box<dyn Spilled>),
 }
 
-/// A spilling cache of either element type.
+/// A spilling cache of any key and value types.
 pub(super) trait Spilled: KvCache + Send + Sync {
     fn stats(&self) -> SpillStats;
     fn take_error(&mut self) -> Option<io::Error>;
 }
 
-impl<E: SpillElement> Spilled for SpillKv<E> {
+impl<K: SpillElement, V: SpillElement> Spilled for SpillKv<K, V> {
     fn stats(&self) -> SpillStats {
         SpillKv::stats(self)
     }
@@ -90,7 +90,7 @@ impl<E: SpillElement> Spilled for SpillKv<E> {
 
 /// Where a session keeps its KV cache.
 pub(super) struct KvPlan<'a> {
-    pub kv_type: KvType,
+    pub kv_types: KvTypes,
     pub shape: KvShape,
     /// Positions to keep in DRAM; older ones go to a file in `spill_dir`.
     pub dram_tokens: Option<usize>,
@@ -99,34 +99,7 @@ pub(super) struct KvPlan<'a> {
 
 impl SessionKv {
     pub fn new(plan: KvPlan<'_>) -> Result<SessionKv, EngineError> {
-        let KvShape {
-            n_layer,
-            n_ctx,
-            width,
-        } = plan.shape;
-        match plan.dram_tokens {
-            Some(n) if n < n_ctx => {
-                let spill_error = |source| EngineError::KvSpill {
-                    dir: plan.spill_dir.to_path_buf(),
-                    source,
-                };
-                let cache: Box<dyn Spilled> = match plan.kv_type {
-                    KvType::F32 => Box::new(
-                        SpillKv::<f32>::create(plan.spill_dir, plan.shape, n)
-                            .map_err(spill_error)?,
-                    ),
-                    KvType::F16 => Box::new(
-                        SpillKv::<f16>::create(plan.spill_dir, plan.shape, n)
-                            .map_err(spill_error)?,
-                    ),
-                };
-                Ok(SessionKv::Spilled(cache))
-            }
-            _ => Ok(SessionKv::Dram(match plan.kv_type {
-                KvType::F32 => Box::new(dense_kv::<f32>(n_layer, n_ctx, width)?),
-                KvType::F16 => Box::new(dense_kv::<f16>(n_layer, n_ctx, width)?),
-            })),
-        }
+        with_kv_types(plan.kv_types, plan)
     }
 
     pub fn cache(&mut self) -> &mut dyn KvCache {
@@ -136,12 +109,12 @@ impl SessionKv {
         }
     }
 
-    /// Bytes in DRAM and on flash.
-    pub fn tiers(&self, element_bytes: usize) -> (u64, u64) {
+    /// Bytes in DRAM and on flash, for a cache of `types`.
+    pub fn tiers(&self, types: KvTypes) -> (u64, u64) {
         match self {
             SessionKv::Dram(kv) => {
-                let rows = 2 * kv.n_layer() * kv.n_ctx() * kv.width();
-                ((rows * element_bytes) as u64, 0)
+                let positions = kv.n_layer() * kv.n_ctx();
+                ((positions * types.position_bytes(kv.width())) as u64, 0)
             }
             SessionKv::Spilled(kv) => {
                 let s = kv.stats();
@@ -195,25 +168,62 @@ pub(super) fn explain(
     }
 }
 
-/// A zeroed KV cache: its keys and values each as large as `n_layer * n_ctx * width`
-/// elements say, which a file and a context size can make as large as they like.
-fn dense_kv<E: KvElement>(
+/// Makes a plan's cache for its key and value element types.
+impl WithKvTypes for KvPlan<'_> {
+    type Out = Result<SessionKv, EngineError>;
+
+    fn call<K: KvElement + Send + Sync + 'static, V: KvElement + Send + Sync + 'static>(
+        self,
+    ) -> Result<SessionKv, EngineError> {
+        let KvShape {
+            n_layer,
+            n_ctx,
+            width,
+        } = self.shape;
+        match self.dram_tokens {
+            Some(n) if n < n_ctx => {
+                let cache =
+                    SpillKv::<K, V>::create(self.spill_dir, self.shape, n).map_err(|source| {
+                        EngineError::KvSpill {
+                            dir: self.spill_dir.to_path_buf(),
+                            source,
+                        }
+                    })?;
+                Ok(SessionKv::Spilled(Box::new(cache)))
+            }
+            _ => Ok(SessionKv::Dram(Box::new(dense_kv::<K, V>(
+                n_layer, n_ctx, width,
+            )?))),
+        }
+    }
+}
+
+/// A zeroed KV cache: its keys and values each as large as `n_layer * n_ctx` rows of
+/// `width` elements say, which a file and a context size can make as large as they like.
+fn dense_kv<K: KvElement, V: KvElement>(
     n_layer: usize,
     n_ctx: usize,
     width: usize,
-) -> Result<DenseKv<E, Vec<E>>, EngineError> {
+) -> Result<DenseKv<K, Vec<K>, V, Vec<V>>, EngineError> {
     const WHAT: &str = "KV cache";
-    let n =
-        DenseKv::<E, Vec<E>>::elements(n_layer, n_ctx, width).ok_or(EngineError::OutOfMemory {
-            what: WHAT,
-            bytes: usize::MAX,
-        })?;
+    let kv_error = |e| EngineError::Step(StepError::Kv(e));
+    let too_big = EngineError::OutOfMemory {
+        what: WHAT,
+        bytes: usize::MAX,
+    };
+    let n_keys = storage_len::<K>(n_layer, n_ctx, width).map_err(kv_error)?;
+    let n_values = storage_len::<V>(n_layer, n_ctx, width).map_err(kv_error)?;
+    let (Some(n_keys), Some(n_values)) = (n_keys, n_values) else {
+        return Err(too_big);
+    };
     // Keys and values together must fit, not only each on its own.
-    check_fits(n.saturating_mul(2 * size_of::<E>()), WHAT)?;
-    let keys = filled_vec(n, WHAT)?;
-    let values = filled_vec(n, WHAT)?;
-    DenseKv::new(n_layer, n_ctx, width, keys, values)
-        .map_err(|e| EngineError::Step(StepError::Kv(e)))
+    let bytes = n_keys
+        .saturating_mul(size_of::<K>())
+        .saturating_add(n_values.saturating_mul(size_of::<V>()));
+    check_fits(bytes, WHAT)?;
+    let keys = filled_vec(n_keys, WHAT)?;
+    let values = filled_vec(n_values, WHAT)?;
+    DenseKv::new(n_layer, n_ctx, width, keys, values).map_err(kv_error)
 }
 
 /// Where an engine keeps its embedding table, sessions' row sources made from it.

@@ -168,7 +168,8 @@ pub fn load_with_kv(path: &str, kv_type: KvType) -> Engine {
 /// Loads a model on `backend` with two threads, so thread splits are always exercised.
 pub fn load_on(path: &str, kv_type: KvType, backend: BackendKind) -> Engine {
     let options = EngineOptions {
-        kv_type,
+        cache_type_k: kv_type,
+        cache_type_v: kv_type,
         backend,
         threads: 2,
         ..EngineOptions::default()

@@ -1,15 +1,15 @@
 //! The element types a spilled cache moves to and from a file as raw bytes.
 
-use half::f16;
 use tern_core::kv::KvElement;
 
-/// A [`KvElement`] whose values are plain bits: any byte pattern is a value and there is no
-/// padding, so a slice of them can be written to and read from a file as bytes.
-pub trait SpillElement: KvElement + Send + Sync + 'static + private::Sealed {
+/// A [`KvElement`] a spilled cache can move: core seals `KvElement` to plain bits (any byte
+/// pattern is a value and there is no padding: f32, f16, q8_0 blocks, FP8), so a slice of
+/// them can be written to and read from a file as bytes, quantized rows in their stored form.
+pub trait SpillElement: KvElement + Send + Sync + 'static {
     /// `values` as their bytes in memory order (native endianness), for writing to the file.
     fn as_bytes(values: &[Self]) -> &[u8] {
-        // SAFETY: the implementors (f32, f16; sealed) have no padding and no invalid bit
-        // patterns, so their memory is `len * size_of` initialised bytes; the byte slice
+        // SAFETY: the implementors (core's sealed `KvElement`s) have no padding and no invalid
+        // bit patterns, so their memory is `len * size_of` initialised bytes; the byte slice
         // borrows `values` and cannot outlive it.
         unsafe { core::slice::from_raw_parts(values.as_ptr().cast(), size_of_val(values)) }
     }
@@ -22,20 +22,13 @@ pub trait SpillElement: KvElement + Send + Sync + 'static + private::Sealed {
             "KV rows at a misaligned offset"
         );
         // SAFETY: checked just above: the pointer is aligned and the length a whole number
-        // of values; every bit pattern is a value (sealed plain types), and the values borrow
+        // of values; every bit pattern is a value (core's sealed plain types), and the values borrow
         // `bytes`, so they cannot outlive the memory.
         unsafe { core::slice::from_raw_parts(ptr.cast(), bytes.len() / size_of::<Self>()) }
     }
 }
 
-impl SpillElement for f32 {}
-impl SpillElement for f16 {}
-
-mod private {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for half::f16 {}
-}
+impl<E: KvElement + Send + Sync + 'static> SpillElement for E {}
 
 /// A zeroed vector, or an out-of-memory error instead of an abort.
 pub(super) fn zeroed<E: SpillElement>(n: usize) -> std::io::Result<Vec<E>> {

@@ -8,6 +8,8 @@
 //! process. [`KvCache::prepare_layer`] hands the next layer's spilled range to a prefetch
 //! thread that brings it in while the current layer computes. Rows are stored as they come,
 //! so results are bit-identical to a cache wholly in DRAM; only where the bytes wait differs.
+//! Keys and values may be of different types; quantized rows (q8_0 blocks, FP8) move in their
+//! stored form, so a spilled q8_0 cache also takes 0.53 of an f16 one's flash.
 
 mod element;
 mod layout;
@@ -54,17 +56,18 @@ pub struct SpillStats {
 }
 
 /// One layer's newest blocks, slot `block % ring_blocks`.
-struct Ring<E> {
-    keys: Vec<E>,
-    values: Vec<E>,
+struct Ring<K, V> {
+    keys: Vec<K>,
+    values: Vec<V>,
 }
 
-/// A KV cache with a DRAM tier of the newest positions and a flash tier for the rest.
-pub struct SpillKv<E: SpillElement> {
+/// A KV cache with a DRAM tier of the newest positions and a flash tier for the rest, its
+/// keys in units of `K` and its values in units of `V`.
+pub struct SpillKv<K: SpillElement, V: SpillElement = K> {
     shape: KvShape,
     layout: SpillLayout,
     ring_blocks: usize,
-    rings: Vec<Ring<E>>,
+    rings: Vec<Ring<K, V>>,
     /// Per layer: the first block held in its ring; the blocks before it are in the file.
     dram_first: Vec<usize>,
     file: File,
@@ -76,11 +79,12 @@ pub struct SpillKv<E: SpillElement> {
     error: Option<io::Error>,
 }
 
-impl<E: SpillElement> SpillKv<E> {
+impl<K: SpillElement, V: SpillElement> SpillKv<K, V> {
     /// A cache of `shape` that keeps at least the newest `dram_tokens` positions of each layer
     /// in DRAM and spills older ones to a new file in `dir`. The file is unlinked at once, so
-    /// it disappears with the cache, even after a crash.
-    pub fn create(dir: &Path, shape: KvShape, dram_tokens: usize) -> io::Result<SpillKv<E>> {
+    /// it disappears with the cache, even after a crash. Rows must be whole blocks of both
+    /// types.
+    pub fn create(dir: &Path, shape: KvShape, dram_tokens: usize) -> io::Result<SpillKv<K, V>> {
         let KvShape {
             n_layer,
             n_ctx,
@@ -92,20 +96,30 @@ impl<E: SpillElement> SpillKv<E> {
                 "a KV cache needs layers, positions and a row width",
             ));
         }
+        if width % K::BLOCK != 0 || width % V::BLOCK != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "KV rows of {width} elements do not split into blocks of {}",
+                    K::BLOCK.max(V::BLOCK)
+                ),
+            ));
+        }
         let layout = SpillLayout {
-            width,
-            element_bytes: size_of::<E>(),
+            row_bytes: [
+                width / K::BLOCK * size_of::<K>(),
+                width / V::BLOCK * size_of::<V>(),
+            ],
             ctx_blocks: n_ctx.div_ceil(KV_BLOCK),
         };
         // With one block more than `dram_tokens` need, the ring still holds the newest
         // `dram_tokens` positions right after its oldest block was spilled.
         let ring_blocks = (dram_tokens.div_ceil(KV_BLOCK) + 1).min(layout.ctx_blocks);
-        let ring_elements = ring_blocks * layout.block_elements();
         let rings = (0..n_layer)
             .map(|_| {
                 Ok(Ring {
-                    keys: zeroed(ring_elements)?,
-                    values: zeroed(ring_elements)?,
+                    keys: zeroed(ring_blocks * KV_BLOCK * (width / K::BLOCK))?,
+                    values: zeroed(ring_blocks * KV_BLOCK * (width / V::BLOCK))?,
                 })
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -136,11 +150,11 @@ impl<E: SpillElement> SpillKv<E> {
 
     /// Bytes in each tier now, and the file traffic since the cache was made.
     pub fn stats(&self) -> SpillStats {
-        let block = self.layout.block_bytes();
+        let pair = self.layout.pair_bytes();
         let spilled: usize = self.dram_first.iter().sum();
         SpillStats {
-            dram_bytes: 2 * (self.ring_blocks * self.shape.n_layer) as u64 * block,
-            flash_bytes: 2 * spilled as u64 * block,
+            dram_bytes: (self.ring_blocks * self.shape.n_layer) as u64 * pair,
+            flash_bytes: spilled as u64 * pair,
             bytes_read: self.read,
             bytes_written: self.written,
         }
@@ -156,14 +170,24 @@ impl<E: SpillElement> SpillKv<E> {
         KvError::Flash { layer }
     }
 
-    fn slot(&self, block: usize) -> core::ops::Range<usize> {
-        let start = block % self.ring_blocks * self.layout.block_elements();
-        start..start + self.layout.block_elements()
+    /// The units of ring slot `block % ring_blocks` in a ring of units of `block_len`
+    /// elements.
+    fn slot(&self, block: usize, block_len: usize) -> core::ops::Range<usize> {
+        let units = KV_BLOCK * (self.shape.width / block_len);
+        let start = block % self.ring_blocks * units;
+        start..start + units
     }
 
     /// The spilled rows of `block` of `layer`'s keys or values, `start` rows in, `n` long.
-    fn mapped_rows(&self, layer: usize, half: Half, block: usize, start: usize, n: usize) -> &[E] {
-        let row_bytes = self.shape.width * size_of::<E>();
+    fn mapped_rows<E: SpillElement>(
+        &self,
+        layer: usize,
+        half: Half,
+        block: usize,
+        start: usize,
+        n: usize,
+    ) -> &[E] {
+        let row_bytes = self.layout.row_bytes[half as usize];
         let at = self.layout.offset(layer, half, block) as usize + start * row_bytes;
         E::from_bytes(&self.map.as_bytes()[at..at + n * row_bytes])
     }
@@ -171,10 +195,18 @@ impl<E: SpillElement> SpillKv<E> {
     /// Writes the oldest block of `layer`'s ring to the file.
     fn spill_oldest(&mut self, layer: usize) -> io::Result<()> {
         let block = self.dram_first[layer];
-        let slot = self.slot(block);
         let ring = &self.rings[layer];
-        for (half, rows) in [(Half::Keys, &ring.keys), (Half::Values, &ring.values)] {
-            let bytes = E::as_bytes(&rows[slot.clone()]);
+        let halves = [
+            (
+                Half::Keys,
+                K::as_bytes(&ring.keys[self.slot(block, K::BLOCK)]),
+            ),
+            (
+                Half::Values,
+                V::as_bytes(&ring.values[self.slot(block, V::BLOCK)]),
+            ),
+        ];
+        for (half, bytes) in halves {
             let at = self.layout.offset(layer, half, block);
             std::os::unix::fs::FileExt::write_all_at(&self.file, bytes, at)?;
             self.written += bytes.len() as u64;
@@ -186,22 +218,27 @@ impl<E: SpillElement> SpillKv<E> {
     /// Brings spilled `block` of `layer` back into its ring slot, for a history cut back to
     /// inside it: its earlier positions are still wanted and their new neighbours go to DRAM.
     fn unspill(&mut self, layer: usize, block: usize) {
-        let slot = self.slot(block);
-        let keys = self.mapped_rows(layer, Half::Keys, block, 0, KV_BLOCK);
-        let values = self.mapped_rows(layer, Half::Values, block, 0, KV_BLOCK);
+        let (key_slot, value_slot) = (self.slot(block, K::BLOCK), self.slot(block, V::BLOCK));
+        let keys = self.mapped_rows::<K>(layer, Half::Keys, block, 0, KV_BLOCK);
+        let values = self.mapped_rows::<V>(layer, Half::Values, block, 0, KV_BLOCK);
         let (keys, values) = (keys.as_ptr(), values.as_ptr());
         let ring = &mut self.rings[layer];
-        // SAFETY: both point at `KV_BLOCK` rows (one slot's elements) inside the map, which
-        // lives as long as `self` and is not the ring's memory, so the copies do not overlap.
+        // SAFETY: each points at `KV_BLOCK` rows (one slot's units of its type) inside the
+        // map, which lives as long as `self` and is not the ring's memory, so the copies do
+        // not overlap.
         unsafe {
-            core::ptr::copy_nonoverlapping(keys, ring.keys[slot.clone()].as_mut_ptr(), slot.len());
+            core::ptr::copy_nonoverlapping(
+                keys,
+                ring.keys[key_slot.clone()].as_mut_ptr(),
+                key_slot.len(),
+            );
             core::ptr::copy_nonoverlapping(
                 values,
-                ring.values[slot.clone()].as_mut_ptr(),
-                slot.len(),
+                ring.values[value_slot.clone()].as_mut_ptr(),
+                value_slot.len(),
             );
         }
-        self.read += 2 * self.layout.block_bytes();
+        self.read += self.layout.pair_bytes();
         self.dram_first[layer] = block;
     }
 
@@ -212,20 +249,25 @@ impl<E: SpillElement> SpillKv<E> {
             (start + n.max(1) - 1) / KV_BLOCK,
             "read crosses a block"
         );
-        if block < self.dram_first[layer] {
-            return E::row(self.mapped_rows(layer, half, block, start % KV_BLOCK, n));
-        }
+        let spilled = block < self.dram_first[layer];
+        let (offset, width) = (start % KV_BLOCK, self.shape.width);
         let ring = &self.rings[layer];
-        let rows = match half {
-            Half::Keys => &ring.keys,
-            Half::Values => &ring.values,
-        };
-        let at = self.slot(block).start + start % KV_BLOCK * self.shape.width;
-        E::row(&rows[at..at + n * self.shape.width])
+        match half {
+            Half::Keys if spilled => K::row(self.mapped_rows(layer, half, block, offset, n)),
+            Half::Values if spilled => V::row(self.mapped_rows(layer, half, block, offset, n)),
+            Half::Keys => {
+                let at = self.slot(block, K::BLOCK).start + offset * (width / K::BLOCK);
+                K::row(&ring.keys[at..at + n * (width / K::BLOCK)])
+            }
+            Half::Values => {
+                let at = self.slot(block, V::BLOCK).start + offset * (width / V::BLOCK);
+                V::row(&ring.values[at..at + n * (width / V::BLOCK)])
+            }
+        }
     }
 }
 
-impl<E: SpillElement> KvCache for SpillKv<E> {
+impl<K: SpillElement, V: SpillElement> KvCache for SpillKv<K, V> {
     fn n_layer(&self) -> usize {
         self.shape.n_layer
     }
@@ -272,13 +314,12 @@ impl<E: SpillElement> KvCache for SpillKv<E> {
         while block >= self.dram_first[layer] + self.ring_blocks {
             self.spill_oldest(layer).map_err(|e| self.fail(layer, e))?;
         }
-        let at = self.slot(block).start + pos % KV_BLOCK * width;
+        let (key_units, value_units) = (width / K::BLOCK, width / V::BLOCK);
+        let key_at = self.slot(block, K::BLOCK).start + pos % KV_BLOCK * key_units;
+        let value_at = self.slot(block, V::BLOCK).start + pos % KV_BLOCK * value_units;
         let ring = &mut self.rings[layer];
-        for (dst, src) in [(&mut ring.keys, key), (&mut ring.values, value)] {
-            for (d, &s) in dst[at..at + width].iter_mut().zip(src) {
-                *d = E::from_f32(s);
-            }
-        }
+        K::encode(key, &mut ring.keys[key_at..key_at + key_units]);
+        V::encode(value, &mut ring.values[value_at..value_at + value_units]);
         Ok(())
     }
 
@@ -288,14 +329,17 @@ impl<E: SpillElement> KvCache for SpillKv<E> {
             return Err(KvError::NoSuchLayer { layer, n_layer });
         }
         let spilled = self.dram_first[layer].min(n_pos.div_ceil(KV_BLOCK));
-        self.read += 2 * spilled as u64 * self.layout.block_bytes();
+        self.read += spilled as u64 * self.layout.pair_bytes();
         // While this layer computes, bring in the next one's spilled blocks (after the last
         // layer, the first layer's for the next step).
         let next = (layer + 1) % n_layer;
-        let len = (self.dram_first[next] as u64 * self.layout.block_bytes()) as usize;
-        let at = |half| self.layout.offset(next, half, 0) as usize;
+        let blocks = self.dram_first[next] as u64;
+        let span = |half| {
+            let at = self.layout.offset(next, half, 0) as usize;
+            (at, (blocks * self.layout.block_bytes(half)) as usize)
+        };
         self.prefetcher
-            .request([(at(Half::Keys), len), (at(Half::Values), len)]);
+            .request([span(Half::Keys), span(Half::Values)]);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 use half::f16;
 use proptest::prelude::*;
-use tern_core::kv::DenseKv;
+use tern_core::kv::{BlockQ8_0, DenseKv, Fp8E4M3, storage_len};
 
 use super::*;
 use crate::test_util::TempDir;
@@ -26,22 +26,18 @@ fn rows(seed: u64, n: usize) -> Vec<f32> {
 
 /// Runs `actions` on a spilled cache and a dense one the way a step does (each layer written,
 /// prepared, then read in block-sized pieces) and requires every read to be identical.
-fn same_as_dense<E: SpillElement>(
+fn same_as_dense<K: SpillElement, V: SpillElement>(
     shape: KvShape,
     dram_tokens: usize,
     actions: &[Action],
-) -> SpillKv<E> {
+) -> SpillKv<K, V> {
     let dir = TempDir::new("spill");
-    let mut spill = SpillKv::<E>::create(dir.path(), shape, dram_tokens).unwrap();
-    let n = shape.n_layer * shape.n_ctx * shape.width;
-    let mut dense = DenseKv::new(
-        shape.n_layer,
-        shape.n_ctx,
-        shape.width,
-        vec![E::default(); n],
-        vec![E::default(); n],
-    )
-    .unwrap();
+    let mut spill = SpillKv::<K, V>::create(dir.path(), shape, dram_tokens).unwrap();
+    let (n_layer, n_ctx, width) = (shape.n_layer, shape.n_ctx, shape.width);
+    let units = |n: Option<usize>| n.expect("a small cache");
+    let keys = vec![K::default(); units(storage_len::<K>(n_layer, n_ctx, width).unwrap())];
+    let values = vec![V::default(); units(storage_len::<V>(n_layer, n_ctx, width).unwrap())];
+    let mut dense = DenseKv::new(n_layer, n_ctx, width, keys, values).unwrap();
     let mut pos = 0;
     for (i, action) in actions.iter().enumerate() {
         let n_tokens = match *action {
@@ -107,13 +103,17 @@ proptest! {
         n_ctx in 1usize..220,
         dram_tokens in 0usize..100,
         actions in proptest::collection::vec(action(), 1..12),
-        f16_rows in any::<bool>(),
+        types in 0usize..5,
     ) {
+        // Quantized halves move as stored: q8_0 blocks of 34 bytes, FP8 bytes.
+        let blocks = KvShape { n_layer, n_ctx, width: 32 * (1 + width % 3) };
         let shape = KvShape { n_layer, n_ctx, width };
-        if f16_rows {
-            same_as_dense::<f16>(shape, dram_tokens, &actions);
-        } else {
-            same_as_dense::<f32>(shape, dram_tokens, &actions);
+        match types {
+            0 => { same_as_dense::<f16, f16>(shape, dram_tokens, &actions); }
+            1 => { same_as_dense::<f32, f32>(shape, dram_tokens, &actions); }
+            2 => { same_as_dense::<BlockQ8_0, BlockQ8_0>(blocks, dram_tokens, &actions); }
+            3 => { same_as_dense::<f16, Fp8E4M3>(shape, dram_tokens, &actions); }
+            _ => { same_as_dense::<BlockQ8_0, Fp8E4M3>(blocks, dram_tokens, &actions); }
         }
     }
 }
@@ -128,7 +128,7 @@ fn decode_reads_each_spilled_block_once_per_token() {
     // 200 tokens of prompt, then 10 decode steps, with 64 tokens in DRAM.
     let mut actions = vec![Action::Step(200)];
     actions.extend(std::iter::repeat_n(Action::Step(1), 10));
-    let spill = same_as_dense::<f16>(shape, 64, &actions);
+    let spill = same_as_dense::<f16, f16>(shape, 64, &actions);
     let stats = spill.stats();
     assert_eq!(spill.dram_tokens(), 64);
     // 210 positions, 3 blocks of 32 in the ring: blocks 0..4 (128 positions) are spilled.
@@ -153,4 +153,37 @@ fn a_directory_that_cannot_hold_the_file_is_an_error() {
     let zero = KvShape { width: 0, ..shape };
     let dir = TempDir::new("spill-zero");
     assert!(SpillKv::<f32>::create(dir.path(), zero, 0).is_err());
+}
+
+#[test]
+fn quantized_rows_spill_in_their_stored_size() {
+    let shape = KvShape {
+        n_layer: 2,
+        n_ctx: 256,
+        width: 64,
+    };
+    let mut actions = vec![Action::Step(200)];
+    actions.extend(std::iter::repeat_n(Action::Step(1), 3));
+    let q8 = same_as_dense::<BlockQ8_0, BlockQ8_0>(shape, 64, &actions).stats();
+    let f16 = same_as_dense::<f16, f16>(shape, 64, &actions).stats();
+    // A row of 64 elements: two 34-byte blocks against 128 bytes.
+    assert_eq!(q8.flash_bytes * 128, f16.flash_bytes * 68);
+    assert_eq!(q8.dram_bytes * 128, f16.dram_bytes * 68);
+    assert_eq!(q8.bytes_written, q8.flash_bytes);
+    let mixed = same_as_dense::<BlockQ8_0, Fp8E4M3>(shape, 64, &actions).stats();
+    assert_eq!(mixed.flash_bytes * 2 * 128, f16.flash_bytes * (68 + 64));
+}
+
+#[test]
+fn rows_that_are_not_whole_blocks_are_refused() {
+    let dir = TempDir::new("spill-blocks");
+    let shape = KvShape {
+        n_layer: 1,
+        n_ctx: 64,
+        width: 48,
+    };
+    let err = SpillKv::<f16, BlockQ8_0>::create(dir.path(), shape, 0)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("blocks of 32"), "{err}");
 }

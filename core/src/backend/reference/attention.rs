@@ -4,9 +4,12 @@
 //! f16 cache, queries meet the keys as f16 and the probabilities meet the values as f16, as
 //! activations meet f16 weights in a matmul (see `activation`): that is how llama.cpp's
 //! attention multiplies an f16 cache. Both products sum in the order of ggml's f16 matmul
-//! kernels ([`DotOrder`]), and the softmax is ggml's.
+//! kernels ([`DotOrder`]), and the softmax is ggml's. With q8_0 keys, queries meet them
+//! rounded to q8_0 blocks, as an integer dot product takes them; quantized values (q8_0,
+//! FP8), and values of any type beside quantized keys, meet f32 probabilities (as llama.cpp's
+//! flash attention, the only one it runs on such caches), each element read as stored.
 
-use crate::kv::{KvCache, KvRow};
+use crate::kv::{KvCache, KvType, KvTypes};
 use crate::model::ModelConfig;
 use crate::numerics::activation::{ActivationFormat, round};
 use crate::numerics::ggml_math::{self, DotOrder};
@@ -24,9 +27,20 @@ pub fn attention(
 ) {
     let hd = c.head_dim;
     let scale = 1.0 / libm::sqrtf(hd as f32);
-    let format = match kv.key(layer, 0) {
-        KvRow::F16(_) => ActivationFormat::F16,
-        KvRow::F32(_) => ActivationFormat::F32,
+    let query_format = match kv.key(layer, 0).kv_type() {
+        KvType::F16 => ActivationFormat::F16,
+        KvType::Q8_0 => ActivationFormat::Q8_0,
+        KvType::F32 | KvType::Fp8 => ActivationFormat::F32,
+    };
+    // llama.cpp reads a cache with a quantized half only with flash attention, whose
+    // probabilities stay f32 whatever the values' type.
+    let types = KvTypes {
+        keys: kv.key(layer, 0).kv_type(),
+        values: kv.value(layer, 0).kv_type(),
+    };
+    let probability_format = match types.values {
+        KvType::F16 if types.is_float() => ActivationFormat::F16,
+        _ => ActivationFormat::F32,
     };
     // llama.cpp sums both products with tinyBLAS in steps of several tokens (when rows are a
     // multiple of 16 long) and with `ggml_vec_dot_f16` in single-token steps. The reference
@@ -54,14 +68,14 @@ pub fn attention(
             let kv_off = h / c.group_size() * hd;
             let qh = &mut rounded[..hd];
             qh.copy_from_slice(&q_row[h * hd..(h + 1) * hd]);
-            round(format, qh);
+            round(query_format, qh);
             let scores = &mut scores[..n_pos];
             for (pos, s) in scores.iter_mut().enumerate() {
                 let k = kv.key(layer, pos);
                 *s = ggml_math::dot(order, hd, |i| qh[i], |i| k.get(kv_off + i)) * scale;
             }
             softmax(scores);
-            round(format, scores);
+            round(probability_format, scores);
             let padded = n_pos.div_ceil(lanes) * lanes;
             let p = |pos: usize| if pos < n_pos { scores[pos] } else { 0.0 };
             for (i, o) in oh.iter_mut().enumerate() {

@@ -18,6 +18,7 @@ pub mod exp;
 pub mod float;
 pub mod fuzz;
 pub mod gemm_codes;
+pub mod kv_quant;
 mod problems;
 pub mod quantize;
 mod rng;
@@ -36,7 +37,7 @@ pub use tolerance::{
 /// Instantiates the CPU-kernel conformance suite as `#[test]` functions for the
 /// [`Suite`](crate::testing::conformance::Suite) the expression gives, in modules named
 /// after the kernels they check: `driver`, `exp`, `float`, `fuzz`, `gemm_codes` (one test per
-/// format: `gemm_codes::q4_k`, ...) and `quantize`, each test named after the function of
+/// format: `gemm_codes::q4_k`, ...), `kv_quant` and `quantize`, each test named after the function of
 /// [`testing::conformance`](crate::testing::conformance) it runs. `exp::exhaustive` (all
 /// 2^32 floats) is ignored unless asked for.
 ///
@@ -76,6 +77,7 @@ macro_rules! cpu_conformance_tests {
                 f16_dots_that_overflow_f16_are_exact_in_f32
             }
             fuzz { fuzz_quantize_then_gemm }
+            kv_quant { dot_rows_q8_0 axpy_quantized fp8_every_code }
             gemm_codes {
                 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k
                 extreme_codes_do_not_saturate
